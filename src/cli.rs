@@ -1,0 +1,106 @@
+//! The command line (clap derive). Every `serve` flag also reads a `BULWARK_*` variable; a flag
+//! wins over the policy file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::Mode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bulwark",
+    version,
+    about = "Kubernetes admission webhook that enforces proven deployment practices"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the validating and mutating webhook over TLS, with an admin port for probes.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Policy file laid over the built-in policy (policies/default.yaml).
+    #[arg(long, env = "BULWARK_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the TLS webhook port (/validate, /mutate).
+    #[arg(long, env = "BULWARK_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Address of the plain-HTTP admin port (/healthz, /readyz).
+    #[arg(long, env = "BULWARK_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
+    pub admin_listen: SocketAddr,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// enforce or audit (the dry-run audit mode); wins over the policy file's `mode`.
+    #[arg(long, env = "BULWARK_MODE")]
+    pub mode: Option<Mode>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "BULWARK_BODY_LIMIT", default_value_t = 8 * 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Per-request timeout (e.g. 4s, 500ms); keep it under the webhook's timeoutSeconds.
+    #[arg(long, env = "BULWARK_REQUEST_TIMEOUT", default_value = "4s")]
+    pub request_timeout: humantime::Duration,
+
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[arg(long, env = "BULWARK_SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: humantime::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain for the webhook port.
+    #[arg(
+        long,
+        env = "BULWARK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "BULWARK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Without --tls-cert: where the generated development certificate and its CA are written
+    /// (ca.crt, tls.crt, tls.key).
+    #[arg(
+        long,
+        env = "BULWARK_CERT_DIR",
+        default_value = "certs",
+        value_name = "DIR"
+    )]
+    pub cert_dir: PathBuf,
+
+    /// Extra DNS names or IPs for the development certificate (besides localhost, 127.0.0.1).
+    #[arg(
+        long = "dns-name",
+        env = "BULWARK_DNS_NAME",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub dns_names: Vec<String>,
+}

@@ -1,0 +1,154 @@
+//! The one list of every rule bulwark knows, and what each rule declares about itself.
+//!
+//! A rule is a file under `rules/` named after its id. It exports a `SPEC` (its id, the kinds it
+//! judges, where it can fire, a one-line summary and the reason behind it) and a type that
+//! implements [`Rule`]. The policy file gives each rule its action and parameters; [`RuleSpec::build`]
+//! turns the merged parameters into a configured rule.
+
+use super::rules;
+use super::workload::Kind;
+use super::{Context, Finding, Object};
+
+/// A configured rule: pure, cheap to call, shared across requests.
+pub trait Rule: Send + Sync {
+    /// Appends what is wrong with `object` to `out`.
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>);
+}
+
+/// Which objects a rule judges.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope {
+    /// Pods and every kind with a pod template.
+    Workloads,
+    /// Workloads that serve until replaced (not Jobs and CronJobs).
+    LongRunning,
+    /// Exactly these kinds.
+    Kinds(&'static [Kind]),
+    /// Every namespaced kind bulwark reads.
+    Namespaced,
+}
+
+/// Where a rule can fire (the `sees` column of the catalog).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sees {
+    /// On a single object, in the webhook and in `check`.
+    Admission,
+    /// Only on manifest files: the API server defaults or rejects the field first.
+    Offline,
+    /// Needs other objects: the same run in `check`, the cluster in `audit`.
+    Bundle,
+}
+
+impl Sees {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sees::Admission => "admission",
+            Sees::Offline => "offline",
+            Sees::Bundle => "bundle",
+        }
+    }
+}
+
+/// Builds a configured rule from its merged parameters (`{}` when it has none).
+pub type BuildRule = fn(serde_json::Value) -> Result<Box<dyn Rule>, serde_json::Error>;
+
+/// What a rule declares about itself; feeds the policy parser, `bulwark rules` and the docs.
+pub struct RuleSpec {
+    pub id: &'static str,
+    pub scope: Scope,
+    pub sees: &'static [Sees],
+    /// What the rule checks, in one line.
+    pub summary: &'static str,
+    /// Why it matters, in a few words (from the deployment guide).
+    pub why: &'static str,
+    pub build: BuildRule,
+}
+
+impl RuleSpec {
+    pub fn applies_to(&self, kind: Kind) -> bool {
+        match self.scope {
+            Scope::Workloads => kind.is_workload(),
+            Scope::LongRunning => kind.is_long_running(),
+            Scope::Kinds(kinds) => kinds.contains(&kind),
+            Scope::Namespaced => !kind.is_cluster_scoped(),
+        }
+    }
+}
+
+/// Every rule, in catalog order. Adding a rule means adding its file and one line here.
+pub static RULES: &[&RuleSpec] = &[
+    &rules::container_resources_requests::SPEC,
+    &rules::container_resources_limits::SPEC,
+    &rules::container_liveness_probe::SPEC,
+    &rules::container_readiness_probe::SPEC,
+    &rules::probes_distinct::SPEC,
+    &rules::image_tag_pinned::SPEC,
+    &rules::image_pull_policy_mutable_tag::SPEC,
+    &rules::run_as_non_root::SPEC,
+    &rules::no_privileged::SPEC,
+    &rules::no_privilege_escalation::SPEC,
+    &rules::drop_all_capabilities::SPEC,
+    &rules::read_only_root_filesystem::SPEC,
+    &rules::no_host_namespaces::SPEC,
+    &rules::no_host_path::SPEC,
+    &rules::replicas_minimum::SPEC,
+    &rules::rolling_update_zero_downtime::SPEC,
+    &rules::pod_anti_affinity::SPEC,
+    &rules::prestop_hook::SPEC,
+    &rules::termination_grace_covers_prestop::SPEC,
+    &rules::dedicated_service_account::SPEC,
+    &rules::env_secret_literal::SPEC,
+    &rules::no_default_namespace::SPEC,
+    &rules::recommended_labels::SPEC,
+];
+
+/// Looks a rule up by id.
+pub fn rule(id: &str) -> Option<&'static RuleSpec> {
+    RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// The known name closest to `name`, for "did you mean" hints.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 2).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn rule_ids_are_unique_kebab_case_and_match_their_file() {
+        let mut seen = HashSet::new();
+        for spec in RULES {
+            assert!(seen.insert(spec.id), "duplicate id {}", spec.id);
+            assert!(
+                spec.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{} is not kebab-case",
+                spec.id
+            );
+            assert!(
+                !spec.summary.is_empty() && !spec.why.is_empty(),
+                "{} lacks docs",
+                spec.id
+            );
+        }
+    }
+
+    #[test]
+    fn nearest_suggests_close_names_only() {
+        let ids = RULES.iter().map(|r| r.id);
+        assert_eq!(
+            nearest("image-tag-pined", ids.clone()),
+            Some("image-tag-pinned")
+        );
+        assert_eq!(nearest("completely-unrelated-thing-here", ids), None);
+    }
+}

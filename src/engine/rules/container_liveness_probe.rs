@@ -1,0 +1,58 @@
+//! `container-liveness-probe`: long-running app containers declare a liveness probe.
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "container-liveness-probe";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::LongRunning,
+    sees: &[Sees::Admission],
+    summary: "long-running app containers have a livenessProbe",
+    why: "without a liveness probe a deadlocked process keeps its pod forever; a failing probe restarts it",
+    build: |_| Ok(Box::new(ContainerLivenessProbe)),
+};
+
+struct ContainerLivenessProbe;
+
+impl Rule for ContainerLivenessProbe {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        for c in containers(&pod, ContainerSet::App).filter(|c| c.liveness_probe().is_none()) {
+            out.push(Finding::new(
+                ID,
+                c.field("livenessProbe"),
+                format!(
+                    "{} has no livenessProbe; add a cheap check that the process is responsive",
+                    c.describe()
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_long_running_containers_without_liveness() {
+        let found = run(ID, &mk_deployment(3, one(json!({}))));
+        assert_eq!(
+            fields(&found),
+            ["spec.template.spec.containers[web].livenessProbe"]
+        );
+        assert_eq!(run(ID, &mk_pod(one(json!({})))).len(), 1);
+    }
+
+    #[test]
+    fn passes_with_a_probe_and_ignores_jobs() {
+        let probe = json!({"livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}}});
+        assert!(run(ID, &mk_deployment(3, one(probe))).is_empty());
+        assert!(run(ID, &mk_cronjob(one(json!({})))).is_empty());
+    }
+}

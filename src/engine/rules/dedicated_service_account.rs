@@ -1,0 +1,61 @@
+//! `dedicated-service-account`: pods run under their own ServiceAccount, not `default`.
+
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "dedicated-service-account";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Workloads,
+    sees: &[Sees::Admission],
+    summary: "the pod spec names a serviceAccountName other than default",
+    why: "least privilege: an attacker in a pod inherits its ServiceAccount, and the shared default one often has more rights than one service needs",
+    build: |_| Ok(Box::new(DedicatedServiceAccount)),
+};
+
+struct DedicatedServiceAccount;
+
+impl Rule for DedicatedServiceAccount {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        // `serviceAccount` is the deprecated spelling of the same field.
+        let account = pod
+            .spec
+            .service_account_name
+            .as_deref()
+            .or(pod.spec.service_account.as_deref());
+        if matches!(account, None | Some("") | Some("default")) {
+            out.push(Finding::new(
+                ID,
+                format!("{}.serviceAccountName", pod.path.field),
+                "the pod runs as the namespace's default ServiceAccount; create one for this workload with only the RBAC it needs and set serviceAccountName",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_unset_and_default() {
+        assert_eq!(
+            fields(&run(ID, &mk_deployment(3, one(json!({}))))),
+            ["spec.template.spec.serviceAccountName"]
+        );
+        let mut spec = one(json!({}));
+        spec["serviceAccountName"] = json!("default");
+        assert_eq!(run(ID, &mk_pod(spec)).len(), 1);
+    }
+
+    #[test]
+    fn passes_a_dedicated_account() {
+        let mut spec = one(json!({}));
+        spec["serviceAccountName"] = json!("checkout");
+        assert!(run(ID, &mk_cronjob(spec)).is_empty());
+    }
+}

@@ -1,0 +1,100 @@
+//! `env-secret-literal`: secret-looking environment variables come from a Secret, not a literal.
+
+use serde::Deserialize;
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::secrets::name_looks_secret;
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "env-secret-literal";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Workloads,
+    sees: &[Sees::Admission],
+    summary: "an env var whose name looks secret (params.name_patterns) uses valueFrom.secretKeyRef, not a literal value",
+    why: "a literal in the pod spec is readable by anyone who can read the workload and ends up in Git; Secrets have stricter RBAC",
+    build: |v| Ok(Box::new(EnvSecretLiteral(serde_json::from_value(v)?))),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    name_patterns: Vec<String>,
+}
+
+struct EnvSecretLiteral(Params);
+
+/// `$(OTHER_VAR)` only references another variable; it holds no secret itself.
+fn is_only_a_reference(value: &str) -> bool {
+    let v = value.trim();
+    v.starts_with("$(") && v.ends_with(')') && !v[2..v.len() - 1].contains(['$', '(', ')'])
+}
+
+impl Rule for EnvSecretLiteral {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        for c in containers(&pod, ContainerSet::All) {
+            for var in c.env() {
+                let Some(value) = var.value.as_deref() else {
+                    continue;
+                };
+                if value.trim().is_empty()
+                    || is_only_a_reference(value)
+                    || !name_looks_secret(&var.name, &self.0.name_patterns)
+                {
+                    continue;
+                }
+                // Name the variable, never its value.
+                out.push(Finding::new(
+                    ID,
+                    c.field(&format!("env[{}].value", var.name)),
+                    format!("{} sets {} as a literal value; store it in a Secret and use valueFrom.secretKeyRef", c.describe(), var.name),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    const VALUE: &str = "hunter2-s3cr3t-value";
+
+    #[test]
+    fn flags_literal_secrets_without_echoing_them() {
+        let spec = one(
+            json!({"env": [{"name": "DB_PASSWORD", "value": VALUE}, {"name": "LOG_LEVEL", "value": "info"}]}),
+        );
+        for object in [
+            mk_deployment(3, spec.clone()),
+            mk_pod(spec.clone()),
+            mk_cronjob(spec),
+        ] {
+            let found = run(ID, &object);
+            assert_eq!(found.len(), 1);
+            assert!(
+                found[0]
+                    .field
+                    .ends_with("containers[web].env[DB_PASSWORD].value")
+            );
+            assert!(!found[0].message.contains(VALUE) && !found[0].message.contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn passes_secret_refs_references_and_harmless_names() {
+        let spec = one(json!({"env": [
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            {"name": "API_TOKEN", "value": "$(TOKEN_FROM_SECRET)"},
+            {"name": "PASSWORD_FILE", "value": "/run/secrets/db"},
+            {"name": "EMPTY_SECRET", "value": ""},
+            {"name": "LOG_LEVEL", "value": "debug"}
+        ]}));
+        assert!(run(ID, &mk_deployment(3, spec)).is_empty());
+    }
+}

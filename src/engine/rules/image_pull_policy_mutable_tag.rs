@@ -1,0 +1,97 @@
+//! `image-pull-policy-mutable-tag`: a container on a mutable tag pulls it every time.
+
+use serde::Deserialize;
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::image::ImageRef;
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "image-pull-policy-mutable-tag";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Workloads,
+    sees: &[Sees::Admission],
+    summary: "a container with a mutable tag has imagePullPolicy: Always",
+    why: "with IfNotPresent a node keeps running whatever it pulled first under a mutable tag",
+    build: |v| {
+        Ok(Box::new(ImagePullPolicyMutableTag(serde_json::from_value(
+            v,
+        )?)))
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    mutable_tags: Vec<String>,
+}
+
+struct ImagePullPolicyMutableTag(Params);
+
+/// The policy the API server defaults when none is set: `Always` for `latest` (or no tag),
+/// `IfNotPresent` otherwise.
+pub fn effective_pull_policy<'a>(explicit: Option<&'a str>, image: &ImageRef<'_>) -> &'a str {
+    match explicit {
+        Some(policy) => policy,
+        None if !image.is_pinned_by_digest() && image.effective_tag() == Some("latest") => "Always",
+        None => "IfNotPresent",
+    }
+}
+
+impl Rule for ImagePullPolicyMutableTag {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        for c in containers(&pod, ContainerSet::All) {
+            let Some(image) = c.image() else { continue };
+            let parsed = ImageRef::parse(image);
+            if !parsed.has_mutable_tag(&self.0.mutable_tags) {
+                continue;
+            }
+            let policy = effective_pull_policy(c.image_pull_policy(), &parsed);
+            if policy != "Always" {
+                out.push(Finding::new(
+                    ID,
+                    c.field("imagePullPolicy"),
+                    format!("{} runs the mutable image `{image}` with imagePullPolicy {policy}; set imagePullPolicy: Always (or pin the tag)", c.describe()),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_if_not_present_on_a_mutable_tag() {
+        let spec = one(json!({"image": "shop/web:latest", "imagePullPolicy": "IfNotPresent"}));
+        assert_eq!(
+            fields(&run(ID, &mk_deployment(3, spec.clone()))),
+            ["spec.template.spec.containers[web].imagePullPolicy"]
+        );
+        assert_eq!(run(ID, &mk_pod(spec)).len(), 1);
+        // An unset policy on `dev` defaults to IfNotPresent.
+        let dev = one(json!({"image": "shop/web:dev"}));
+        assert_eq!(
+            run_with(ID, json!({"mutable_tags": ["latest", "dev"]}), &mk_pod(dev)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn passes_always_defaulted_latest_and_pinned_tags() {
+        for c in [
+            json!({"image": "shop/web:latest", "imagePullPolicy": "Always"}),
+            json!({"image": "shop/web"}),
+            json!({"image": "shop/web:1.0", "imagePullPolicy": "IfNotPresent"}),
+            json!({"image": "shop/web@sha256:00", "imagePullPolicy": "IfNotPresent"}),
+        ] {
+            assert!(run(ID, &mk_cronjob(one(c.clone()))).is_empty(), "{c}");
+        }
+    }
+}

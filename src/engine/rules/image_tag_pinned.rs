@@ -1,0 +1,96 @@
+//! `image-tag-pinned`: images name a release tag or a digest, never a mutable tag.
+
+use serde::Deserialize;
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::image::ImageRef;
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "image-tag-pinned";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Workloads,
+    sees: &[Sees::Admission],
+    summary: "every image has a tag that is not mutable (params.mutable_tags), or a digest; no tag counts as latest",
+    why: "a node does not pull a tag it already has, so pushing a new image under the same tag updates nothing and replicas drift apart",
+    build: |v| Ok(Box::new(ImageTagPinned(serde_json::from_value(v)?))),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    mutable_tags: Vec<String>,
+}
+
+struct ImageTagPinned(Params);
+
+impl Rule for ImageTagPinned {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        for c in containers(&pod, ContainerSet::All) {
+            let Some(image) = c.image() else { continue };
+            let parsed = ImageRef::parse(image);
+            if !parsed.has_mutable_tag(&self.0.mutable_tags) {
+                continue;
+            }
+            let tag = parsed.effective_tag().unwrap_or("latest");
+            let how = if parsed.tag.is_none() {
+                "has no tag, so it means `latest`"
+            } else {
+                "uses a mutable tag"
+            };
+            out.push(Finding::new(
+                ID,
+                c.field("image"),
+                format!("{} image `{image}` {how} (`{tag}`); pin a release tag such as `{}:1.2.3` or a digest `@sha256:...`", c.describe(), parsed.repository),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_latest_missing_and_configured_mutable_tags_in_every_container_list() {
+        let spec = json!({
+            "initContainers": [{"name": "init", "image": "busybox"}],
+            "containers": [{"name": "web", "image": "nginx:latest"}, {"name": "ok", "image": "nginx:1.25"}],
+            "ephemeralContainers": [{"name": "debug", "image": "debug:dev"}]
+        });
+        let found = run_with(
+            ID,
+            json!({"mutable_tags": ["latest", "dev"]}),
+            &mk_deployment(3, spec.clone()),
+        );
+        assert_eq!(
+            fields(&found),
+            [
+                "spec.template.spec.containers[web].image",
+                "spec.template.spec.ephemeralContainers[debug].image",
+                "spec.template.spec.initContainers[init].image",
+            ]
+        );
+        assert_eq!(run(ID, &mk_pod(spec)).len(), 2);
+    }
+
+    #[test]
+    fn passes_release_tags_and_digests() {
+        for image in [
+            "nginx:1.25.3",
+            "nginx@sha256:0123",
+            "nginx:latest@sha256:0123",
+            "registry:5000/app:v2",
+        ] {
+            assert!(
+                run(ID, &mk_cronjob(one(json!({"image": image})))).is_empty(),
+                "{image}"
+            );
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `pod-anti-affinity`: a workload with more than one replica spreads them across nodes or
+//! zones.
+
+use serde::Deserialize;
+
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::workload::Kind;
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "pod-anti-affinity";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Kinds(&[
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::ReplicaSet,
+        Kind::ReplicationController,
+    ]),
+    sees: &[Sees::Admission, Sees::Bundle],
+    summary: "a workload with more than one replica (or an HPA) spreads by podAntiAffinity or topologySpreadConstraints on hostname or zone",
+    why: "without spreading, every replica can land on the same node, defeating the point of replication",
+    build: |v| Ok(Box::new(PodAntiAffinity(serde_json::from_value(v)?))),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    topology_keys: Vec<String>,
+}
+
+struct PodAntiAffinity(Params);
+
+impl Rule for PodAntiAffinity {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let (Some(replicas), Some(pod)) = (object.replicas(), object.pod()) else {
+            return;
+        };
+        if replicas <= 1 {
+            return;
+        }
+        let keys = &self.0.topology_keys;
+        let wanted = |key: &str| keys.iter().any(|k| k == key);
+        let anti = pod
+            .spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.pod_anti_affinity.as_ref());
+        let by_anti_affinity = anti.is_some_and(|anti| {
+            anti.required_during_scheduling_ignored_during_execution
+                .iter()
+                .flatten()
+                .any(|t| wanted(&t.topology_key))
+                || anti
+                    .preferred_during_scheduling_ignored_during_execution
+                    .iter()
+                    .flatten()
+                    .any(|t| wanted(&t.pod_affinity_term.topology_key))
+        });
+        let by_spread = pod
+            .spec
+            .topology_spread_constraints
+            .iter()
+            .flatten()
+            .any(|t| wanted(&t.topology_key));
+        if !by_anti_affinity && !by_spread {
+            out.push(Finding::new(
+                ID,
+                format!("{}.affinity.podAntiAffinity", pod.path.field),
+                format!("{replicas} replicas may all land on one node; add podAntiAffinity or topologySpreadConstraints on {}", keys.join(" or ")),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_replicas_without_spreading() {
+        assert_eq!(
+            fields(&run(ID, &mk_deployment(3, one(json!({}))))),
+            ["spec.template.spec.affinity.podAntiAffinity"]
+        );
+        // Spreading on a key that is not a node or zone does not count.
+        let rack = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "rack", "whenUnsatisfiable": "DoNotSchedule"}], "containers": [{"name": "web", "image": "w:1"}]});
+        assert_eq!(run(ID, &mk_deployment(3, rack)).len(), 1);
+    }
+
+    #[test]
+    fn passes_anti_affinity_spread_or_a_single_replica() {
+        let preferred = json!({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}}]}},
+            "containers": [{"name": "web", "image": "w:1"}]});
+        assert!(run(ID, &mk_deployment(3, preferred)).is_empty());
+        let spread = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}], "containers": [{"name": "web", "image": "w:1"}]});
+        assert!(run(ID, &mk_deployment(3, spread)).is_empty());
+        assert!(run(ID, &mk_deployment(1, one(json!({})))).is_empty());
+        assert!(run(ID, &mk_pod(one(json!({})))).is_empty());
+    }
+}

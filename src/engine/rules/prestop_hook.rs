@@ -1,0 +1,66 @@
+//! `prestop-hook`: long-running containers that serve ports wait before they are stopped.
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "prestop-hook";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::LongRunning,
+    sees: &[Sees::Admission],
+    summary: "long-running app containers that expose ports have lifecycle.preStop",
+    why: "SIGTERM and endpoint removal happen at the same time, so without a preStop pause requests still reach a stopping pod: 502s during every rolling update",
+    build: |_| Ok(Box::new(PrestopHook)),
+};
+
+struct PrestopHook;
+
+impl Rule for PrestopHook {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        for c in containers(&pod, ContainerSet::App) {
+            if c.has_ports() && c.lifecycle().and_then(|l| l.pre_stop.as_ref()).is_none() {
+                out.push(Finding::new(
+                    ID,
+                    c.field("lifecycle.preStop"),
+                    format!("{} serves ports but has no lifecycle.preStop; add preStop: {{sleep: {{seconds: 10}}}} so endpoints drain before SIGTERM", c.describe()),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_serving_containers_without_prestop() {
+        let spec = one(json!({"ports": [{"containerPort": 8080}]}));
+        assert_eq!(
+            fields(&run(ID, &mk_deployment(3, spec.clone()))),
+            ["spec.template.spec.containers[web].lifecycle.preStop"]
+        );
+        assert_eq!(run(ID, &mk_pod(spec)).len(), 1);
+    }
+
+    #[test]
+    fn passes_with_prestop_without_ports_and_for_jobs() {
+        let hooked = one(
+            json!({"ports": [{"containerPort": 8080}], "lifecycle": {"preStop": {"sleep": {"seconds": 5}}}}),
+        );
+        assert!(run(ID, &mk_deployment(3, hooked)).is_empty());
+        assert!(run(ID, &mk_deployment(3, one(json!({})))).is_empty());
+        assert!(
+            run(
+                ID,
+                &mk_cronjob(one(json!({"ports": [{"containerPort": 8080}]})))
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! `read-only-root-filesystem`: containers mount their root filesystem read-only.
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "read-only-root-filesystem";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Workloads,
+    sees: &[Sees::Admission],
+    summary: "readOnlyRootFilesystem: true on every container",
+    why: "defense in depth: an attacker cannot drop tools or alter binaries on a read-only root filesystem",
+    build: |_| Ok(Box::new(ReadOnlyRootFilesystem)),
+};
+
+struct ReadOnlyRootFilesystem;
+
+impl Rule for ReadOnlyRootFilesystem {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        for c in containers(&pod, ContainerSet::All) {
+            if c.security_context()
+                .and_then(|s| s.read_only_root_filesystem)
+                != Some(true)
+            {
+                out.push(Finding::new(
+                    ID,
+                    c.field("securityContext.readOnlyRootFilesystem"),
+                    format!("{} has a writable root filesystem; set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where it writes", c.describe()),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    #[test]
+    fn flags_writable_root() {
+        assert_eq!(
+            fields(&run(ID, &mk_pod(one(json!({}))))),
+            ["spec.containers[web].securityContext.readOnlyRootFilesystem"]
+        );
+        assert_eq!(
+            run(
+                ID,
+                &mk_deployment(
+                    2,
+                    one(json!({"securityContext": {"readOnlyRootFilesystem": false}}))
+                )
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn passes_read_only_root() {
+        assert!(
+            run(
+                ID,
+                &mk_cronjob(one(
+                    json!({"securityContext": {"readOnlyRootFilesystem": true}})
+                ))
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! `termination-grace-covers-prestop`: the grace period outlasts the preStop sleep.
+
+use k8s_openapi::api::core::v1::LifecycleHandler;
+use serde::Deserialize;
+
+use crate::engine::containers::{ContainerSet, containers};
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "termination-grace-covers-prestop";
+
+/// The grace period the API server defaults when none is set.
+pub const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Workloads,
+    sees: &[Sees::Admission],
+    summary: "terminationGracePeriodSeconds (default 30) exceeds the preStop sleep by at least params.margin_seconds",
+    why: "the grace period counts from the start of preStop; when the sleep uses it up, the app is killed before it can drain in-flight requests",
+    build: |v| {
+        Ok(Box::new(TerminationGraceCoversPrestop(
+            serde_json::from_value(v)?,
+        )))
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    margin_seconds: i64,
+}
+
+struct TerminationGraceCoversPrestop(Params);
+
+/// How long a preStop handler sleeps: the `sleep` action, or an exec of `sleep N`
+/// (directly or through `sh -c "sleep N ..."`).
+pub fn prestop_sleep_seconds(handler: &LifecycleHandler) -> Option<i64> {
+    if let Some(sleep) = &handler.sleep {
+        return Some(sleep.seconds);
+    }
+    let command = handler.exec.as_ref()?.command.as_ref()?;
+    let is_sleep = |s: &str| s == "sleep" || s.ends_with("/sleep");
+    match command.as_slice() {
+        [bin, n, ..] if is_sleep(bin) => parse_seconds(n),
+        [shell, flag, script, ..] if shell.ends_with("sh") && flag == "-c" => {
+            let mut words = script.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some(bin), Some(n)) if is_sleep(bin) => {
+                    parse_seconds(n.trim_end_matches([';', '&']))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn parse_seconds(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('s').unwrap_or(s);
+    s.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| n.ceil() as i64)
+}
+
+impl Rule for TerminationGraceCoversPrestop {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Some(pod) = object.pod() else { return };
+        let grace = pod
+            .spec
+            .termination_grace_period_seconds
+            .unwrap_or(DEFAULT_GRACE_SECONDS);
+        let margin = self.0.margin_seconds;
+        for c in containers(&pod, ContainerSet::App) {
+            let Some(sleep) = c
+                .lifecycle()
+                .and_then(|l| l.pre_stop.as_ref())
+                .and_then(prestop_sleep_seconds)
+            else {
+                continue;
+            };
+            if grace - sleep < margin {
+                let set = if pod.spec.termination_grace_period_seconds.is_some() {
+                    ""
+                } else {
+                    " (the default)"
+                };
+                out.push(Finding::new(
+                    ID,
+                    format!("{}.terminationGracePeriodSeconds", pod.path.field),
+                    format!("the preStop hook of {} sleeps {sleep}s but terminationGracePeriodSeconds is {grace}{set}; raise it to at least {}", c.describe(), sleep + margin),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::json;
+
+    fn with(grace: Option<i64>, pre_stop: serde_json::Value) -> serde_json::Value {
+        let mut spec = one(json!({"lifecycle": {"preStop": pre_stop}}));
+        if let Some(g) = grace {
+            spec["terminationGracePeriodSeconds"] = json!(g);
+        }
+        spec
+    }
+
+    #[test]
+    fn flags_a_grace_period_the_sleep_uses_up() {
+        let cases = [
+            with(None, json!({"sleep": {"seconds": 30}})),
+            with(Some(12), json!({"exec": {"command": ["sleep", "10"]}})),
+            with(
+                Some(20),
+                json!({"exec": {"command": ["/bin/sh", "-c", "sleep 20; nginx -s quit"]}}),
+            ),
+        ];
+        for spec in cases {
+            assert_eq!(
+                fields(&run(ID, &mk_deployment(3, spec.clone()))),
+                ["spec.template.spec.terminationGracePeriodSeconds"],
+                "{spec}"
+            );
+            assert_eq!(run(ID, &mk_pod(spec)).len(), 1);
+        }
+    }
+
+    #[test]
+    fn passes_enough_grace_and_non_sleep_hooks() {
+        assert!(
+            run(
+                ID,
+                &mk_deployment(3, with(None, json!({"sleep": {"seconds": 10}})))
+            )
+            .is_empty()
+        );
+        assert!(
+            run(
+                ID,
+                &mk_deployment(
+                    3,
+                    with(Some(60), json!({"exec": {"command": ["sleep", "50"]}}))
+                )
+            )
+            .is_empty()
+        );
+        assert!(
+            run(
+                ID,
+                &mk_deployment(
+                    3,
+                    with(Some(1), json!({"httpGet": {"path": "/drain", "port": 80}}))
+                )
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! The `bulwark` binary: parse the command line and hand off to [`bulwark::run`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // One crypto provider for every TLS user in the process (server, clients).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = bulwark::cli::Cli::parse();
+    match bulwark::run::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bulwark: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The only wiring code: builds the state each command needs from its arguments, starts what
+//! runs, and waits for it to end.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::certs;
+use crate::cli::{Cli, Command, PolicyArgs, ServeArgs, TlsArgs};
+use crate::engine::Policy;
+use crate::server::{self, AppState, Limits, tls};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+/// Logs go to stderr: JSON when it is not a terminal (a pod), readable text when it is.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BULWARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+/// Loads the policy the arguments name: the built-in one, or a file laid over it.
+pub fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
+    match &args.policy {
+        None => Ok(Policy::builtin()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the policy file {}", path.display()))?;
+            Ok(Policy::layered(&path.display().to_string(), &text)?)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut policy = load_policy(&args.policy)?;
+    if let Some(mode) = args.mode {
+        policy = policy.with_mode(mode);
+    }
+    tracing::info!(source = %policy.source, mode = policy.mode.as_str(), rules = policy.active_rules().count(), "policy loaded");
+
+    let material = tls_material(&args.tls)?;
+    let tls_config = tls::server_config(&material).context("cannot load the TLS certificate")?;
+    let state = AppState::new(policy);
+    let limits = Limits {
+        body_bytes: args.body_limit,
+        request_timeout: args.request_timeout.into(),
+    };
+    let running = server::start(state, args.listen, args.admin_listen, tls_config, limits)
+        .await
+        .with_context(|| format!("cannot listen on {} and {}", args.listen, args.admin_listen))?;
+    tracing::info!(webhook = %running.addr, admin = %running.admin_addr, "serving");
+
+    shutdown_signal().await;
+    tracing::info!("draining: readiness is off, in-flight reviews finish");
+    // A second signal ends the process at once.
+    tokio::spawn(async {
+        shutdown_signal().await;
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(1);
+    });
+    running.shutdown(args.shutdown_grace.into()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads the configured certificate, or makes (or reuses) a development one in `--cert-dir`.
+fn tls_material(args: &TlsArgs) -> anyhow::Result<tls::TlsMaterial> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(tls::TlsMaterial {
+            cert_pem: std::fs::read(cert)
+                .with_context(|| format!("cannot read --tls-cert {}", cert.display()))?,
+            key_pem: std::fs::read(key)
+                .with_context(|| format!("cannot read --tls-key {}", key.display()))?,
+            client_ca_pem: None,
+        });
+    }
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    names.extend(args.dns_names.iter().cloned());
+    let dir = &args.cert_dir;
+    let issued = certs::issue(&names, 365)?;
+    write_dev_certificate(dir, &issued)?;
+    tracing::info!(
+        dir = %dir.display(),
+        names = %names.join(","),
+        "no --tls-cert given: wrote a self-signed development certificate (tls.crt, tls.key) and its CA (ca.crt); trust ca.crt to call the webhook"
+    );
+    Ok(tls::TlsMaterial {
+        cert_pem: issued.cert_pem.into_bytes(),
+        key_pem: issued.key_pem.into_bytes(),
+        client_ca_pem: None,
+    })
+}
+
+fn write_dev_certificate(dir: &Path, issued: &certs::IssuedCertificates) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create --cert-dir {}", dir.display()))?;
+    for (name, content) in [
+        ("ca.crt", &issued.ca_cert_pem),
+        ("tls.crt", &issued.cert_pem),
+        ("tls.key", &issued.key_pem),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, content)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

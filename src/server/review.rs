@@ -1,0 +1,498 @@
+//! The AdmissionReview wire format, and the one pure function from a request body to a
+//! response body: decode, judge with the engine, encode.
+//!
+//! Nothing here is async or reads the clock; the handlers in `mod.rs` pass `now` in and log
+//! the returned [`Summary`]. The response type is our own rather than kube-core's
+//! `AdmissionResponse`, whose `patch` field is a `Vec<u8>` that serializes as an array of
+//! numbers; the API server expects a base64 string.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use kube::core::GroupVersionKind;
+use kube::core::admission::Operation;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::engine::decide::{Judged, Verdict};
+use crate::engine::{
+    Action, Context, Finding, Kind, Mode, Object, Origin, Policy, decide, evaluate,
+};
+
+/// The review versions the API server may send.
+pub const REVIEW_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
+
+/// The API server shows at most this many characters of one warning.
+const WARNING_MAX_CHARS: usize = 250;
+/// ...and drops warnings past this many bytes in total.
+const WARNINGS_MAX_BYTES: usize = 3800;
+
+/// Which endpoint received the review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Validate,
+    Mutate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Validate => "validate",
+            Endpoint::Mutate => "mutate",
+        }
+    }
+}
+
+/// A body that is not a usable AdmissionReview: answered with HTTP 400 and this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
+
+/// What happened to one review, for the log line and metrics. Never holds object content.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub uid: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub operation: String,
+    pub user: String,
+    pub dry_run: bool,
+    /// `allowed`, `denied`, `warned`, `skipped` (not judged), `invalid` (object did not decode).
+    pub decision: &'static str,
+    pub rules: Vec<&'static str>,
+    /// Findings by rule and effective action, for metrics.
+    pub findings: Vec<(&'static str, Action)>,
+}
+
+/// The response body and its summary.
+pub struct Outcome {
+    pub body: Vec<u8>,
+    pub summary: Summary,
+}
+
+// === wire types ===
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    uid: String,
+    kind: GroupVersionKind,
+    operation: Operation,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    user_info: Option<UserInfo>,
+    #[serde(default, borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+struct UserInfo {
+    #[serde(default)]
+    username: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReviewOut {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: &'static str,
+    response: ResponseOut,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut {
+    uid: String,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut>,
+    /// Base64 of the JSON Patch, as the API documents it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    code: u16,
+    reason: &'static str,
+    message: String,
+}
+
+impl ResponseOut {
+    fn allow(uid: &str) -> Self {
+        ResponseOut {
+            uid: uid.to_string(),
+            allowed: true,
+            status: None,
+            patch: None,
+            patch_type: None,
+            audit_annotations: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+// === decode, judge, encode ===
+
+/// Answers one AdmissionReview body. `Err` means the body is not a usable review (HTTP 400).
+pub fn answer(
+    policy: &Policy,
+    body: &[u8],
+    endpoint: Endpoint,
+    now: i64,
+) -> Result<Outcome, ProtocolError> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        ProtocolError(format!(
+            "the body is not an AdmissionReview: {}",
+            plain_json_error(&e)
+        ))
+    })?;
+    let api_version = envelope.api_version.unwrap_or_default();
+    if envelope.kind.as_deref() != Some("AdmissionReview")
+        || !REVIEW_VERSIONS.contains(&api_version.as_str())
+    {
+        return Err(ProtocolError(format!(
+            "the body is not an AdmissionReview: expected kind AdmissionReview with apiVersion {}, got kind {:?} apiVersion {:?}",
+            REVIEW_VERSIONS.join(" or "),
+            envelope.kind.unwrap_or_default(),
+            api_version
+        )));
+    }
+    let raw_request = envelope
+        .request
+        .ok_or_else(|| ProtocolError("the AdmissionReview has no request".into()))?;
+    let request: Request = serde_json::from_str(raw_request.get()).map_err(|e| {
+        ProtocolError(format!(
+            "the AdmissionReview request is malformed: {}",
+            plain_json_error(&e)
+        ))
+    })?;
+    if request.uid.is_empty() {
+        return Err(ProtocolError(
+            "the AdmissionReview request has an empty uid".into(),
+        ));
+    }
+
+    let mut summary = Summary {
+        uid: request.uid.clone(),
+        kind: request.kind.kind.clone(),
+        namespace: request.namespace.clone().unwrap_or_default(),
+        name: request.name.clone().unwrap_or_default(),
+        operation: operation_name(&request.operation).to_string(),
+        user: request
+            .user_info
+            .as_ref()
+            .and_then(|u| u.username.clone())
+            .unwrap_or_default(),
+        dry_run: request.dry_run.unwrap_or(false),
+        decision: "skipped",
+        ..Summary::default()
+    };
+    let response = judge(policy, &request, endpoint, now, &mut summary);
+    let review = ReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response,
+    };
+    // Our own plain types always serialize.
+    let body = serde_json::to_vec(&review)
+        .map_err(|e| ProtocolError(format!("cannot encode the response: {e}")))?;
+    Ok(Outcome { body, summary })
+}
+
+fn judge(
+    policy: &Policy,
+    request: &Request,
+    endpoint: Endpoint,
+    now: i64,
+    summary: &mut Summary,
+) -> ResponseOut {
+    let uid = request.uid.as_str();
+    let operation = match request.operation {
+        Operation::Create => crate::engine::Operation::Create,
+        Operation::Update => crate::engine::Operation::Update,
+        // Nothing to inspect on DELETE or CONNECT.
+        Operation::Delete | Operation::Connect => return ResponseOut::allow(uid),
+    };
+    let gvk = &request.kind;
+    let Some(kind) = Kind::from_gvk(&gvk.group, &gvk.version, &gvk.kind) else {
+        return ResponseOut::allow(uid);
+    };
+    let Some(raw) = request.object.filter(|r| r.get() != "null") else {
+        return ResponseOut::allow(uid);
+    };
+    let object = match decode_object(kind, raw) {
+        Ok(object) => object,
+        Err(message) => {
+            summary.decision = "invalid";
+            let mut response = ResponseOut::allow(uid);
+            response.allowed = false;
+            response.status = Some(StatusOut {
+                code: 400,
+                reason: "BadRequest",
+                message,
+            });
+            return response;
+        }
+    };
+    if name_of(&object).is_some() && summary.name.is_empty() {
+        summary.name = name_of(&object).unwrap_or_default();
+    }
+    match endpoint {
+        Endpoint::Validate => validate(policy, request, kind, &object, operation, now, summary),
+        // Mutation arrives with the mutating webhook; until then /mutate admits unchanged.
+        Endpoint::Mutate => {
+            summary.decision = "allowed";
+            ResponseOut::allow(uid)
+        }
+    }
+}
+
+fn validate(
+    policy: &Policy,
+    request: &Request,
+    kind: Kind,
+    object: &Object,
+    operation: crate::engine::Operation,
+    now: i64,
+    summary: &mut Summary,
+) -> ResponseOut {
+    let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
+    let ctx = Context {
+        origin: Origin::Admission,
+        operation,
+        namespace,
+        now,
+    };
+    let findings = evaluate(policy, object, &ctx);
+    // Ratcheting: on UPDATE, what the old object already broke does not block the change.
+    let old_findings: Option<Vec<Finding>> = match operation {
+        crate::engine::Operation::Update => request
+            .old_object
+            .filter(|r| r.get() != "null")
+            .and_then(|raw| decode_object(kind, raw).ok())
+            .map(|old| evaluate(policy, &old, &ctx)),
+        _ => None,
+    };
+    let verdict = decide(policy, findings, old_findings.as_deref());
+    summary.rules = verdict.rule_ids();
+    summary.findings = verdict
+        .judged
+        .iter()
+        .map(|j| (j.finding.rule, j.action))
+        .collect();
+    summary.decision = if !verdict.allowed() {
+        "denied"
+    } else if verdict.judged.iter().any(|j| j.action >= Action::Warn) {
+        "warned"
+    } else {
+        "allowed"
+    };
+    respond(&request.uid, object, &verdict)
+}
+
+/// Builds the response for a verdict: denials in the status message, warnings for the client,
+/// audit annotations for the API server's audit log.
+fn respond(uid: &str, object: &Object, verdict: &Verdict) -> ResponseOut {
+    let mut response = ResponseOut::allow(uid);
+    let audit_mode = verdict.mode == Mode::Audit;
+    let mut warnings = Vec::new();
+    for judged in &verdict.judged {
+        let line = tagged(&judged.finding);
+        match judged.action {
+            Action::Deny if audit_mode => warnings.push(format!("[would deny] {line}")),
+            Action::Warn => warnings.push(line),
+            _ => {}
+        }
+        if audit_mode || judged.action == Action::Audit {
+            let entry = response
+                .audit_annotations
+                .entry(judged.finding.rule.to_string())
+                .or_default();
+            if !entry.is_empty() {
+                entry.push_str("; ");
+            }
+            let prefix = if audit_mode && judged.action == Action::Deny {
+                "would deny"
+            } else {
+                judged.action.as_str()
+            };
+            let _ = write!(
+                entry,
+                "{prefix}: {}: {}",
+                judged.finding.field, judged.finding.message
+            );
+        }
+    }
+    response.warnings = cap_warnings(warnings);
+    if !verdict.allowed() {
+        let denials: Vec<&Judged> = verdict.with_action(Action::Deny).collect();
+        let mut message = format!(
+            "{} {} breaks {} bulwark rule{}:",
+            object.kind().name(),
+            object.display_name(),
+            denials.len(),
+            if denials.len() == 1 { "" } else { "s" }
+        );
+        for judged in denials {
+            let why = crate::engine::registry::rule(judged.finding.rule)
+                .map(|r| r.why)
+                .unwrap_or_default();
+            let _ = write!(message, "\n{} (why: {why})", tagged(&judged.finding));
+        }
+        response.allowed = false;
+        response.status = Some(StatusOut {
+            code: 403,
+            reason: "Forbidden",
+            message,
+        });
+    }
+    response
+}
+
+/// `[rule-id] message`.
+fn tagged(finding: &Finding) -> String {
+    format!("[{}] {}", finding.rule, finding.message)
+}
+
+/// Keeps each warning short and their total under what the API server passes on.
+fn cap_warnings(warnings: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(warnings.len());
+    let mut total = 0;
+    let count = warnings.len();
+    for (i, warning) in warnings.into_iter().enumerate() {
+        let warning = truncate_chars(&warning, WARNING_MAX_CHARS);
+        if total + warning.len() > WARNINGS_MAX_BYTES {
+            out.push(format!(
+                "[bulwark] {} more findings not shown; see the audit log or run bulwark check",
+                count - i
+            ));
+            break;
+        }
+        total += warning.len();
+        out.push(warning);
+    }
+    out
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+fn name_of(object: &Object) -> Option<String> {
+    object
+        .meta()
+        .name
+        .clone()
+        .or_else(|| object.meta().generate_name.clone())
+}
+
+/// Decodes the request's object as its kind. The error names the kind, the field path and what
+/// was wrong, but never a value: the object may be a Secret.
+pub fn decode_object(kind: Kind, raw: &RawValue) -> Result<Object, String> {
+    match Object::from_json_str(kind, raw.get()) {
+        Ok(object) => Ok(object),
+        Err(_) => {
+            // Decode again, slowly, only to say where it failed.
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            let path_err = match kind_path_error(kind, &mut de) {
+                Some(e) => e,
+                None => "the object does not match its schema".to_string(),
+            };
+            Err(format!(
+                "cannot decode the {} {}: {path_err}",
+                kind.api_version(),
+                kind.name()
+            ))
+        }
+    }
+}
+
+fn kind_path_error(
+    kind: Kind,
+    de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+) -> Option<String> {
+    let mut track = serde_path_to_error::Track::new();
+    let wrapped = serde_path_to_error::Deserializer::new(&mut *de, &mut track);
+    let result = Object::deserialize_kind(kind, wrapped);
+    match result {
+        Ok(_) => None,
+        Err(e) => {
+            let path = track.path().to_string();
+            Some(format!(
+                "at `{path}`: {}",
+                redact_values(&plain_json_error(&e))
+            ))
+        }
+    }
+}
+
+/// serde's message without its position suffix (line/column of the embedded object mean
+/// little to a user).
+fn plain_json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Removes the offending value from serde messages such as
+/// `invalid type: string "hunter2", expected i32`, keeping only its type, and hides base64
+/// decoder details (they quote bytes of the input).
+pub fn redact_values(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("invalid symbol")
+        || lower.contains("invalid byte")
+        || lower.contains("invalid last symbol")
+        || lower.contains("invalid padding")
+    {
+        return "invalid base64".to_string();
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = message.find(prefix) {
+            let after = start + prefix.len();
+            let rest = &message[after..];
+            if let Some(end) = rest.find(", expected") {
+                let what = rest[..end].split_whitespace().next().unwrap_or("value");
+                return format!("{}{what}{}", &message[..after], &rest[end..]);
+            }
+        }
+    }
+    message.to_string()
+}
