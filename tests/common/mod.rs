@@ -1,0 +1,246 @@
+//! Shared helpers for the integration tests: a real bulwark server on 127.0.0.1:0 with real
+//! TLS (a fresh rcgen CA per server), a real HTTPS client that trusts only that CA, and
+//! builders for AdmissionReviews and compliant objects.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bulwark::engine::Policy;
+use bulwark::server::{self, AppState, Limits, Running, tls};
+use serde_json::{Value, json};
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub running: Running,
+    pub client: reqwest::Client,
+    pub base: String,
+    pub admin: String,
+}
+
+impl TestServer {
+    pub async fn start(policy: Policy) -> TestServer {
+        TestServer::start_with(policy, Limits::default()).await
+    }
+
+    pub async fn start_with(policy: Policy, limits: Limits) -> TestServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let issued = bulwark::certs::issue(&names, 30).expect("certificates");
+        let material = tls::TlsMaterial {
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+            client_ca_pem: None,
+        };
+        let config = tls::server_config(&material).expect("tls config");
+        let running = server::start(
+            AppState::new(policy),
+            "127.0.0.1:0".parse().expect("addr"),
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+            limits,
+        )
+        .await
+        .expect("server starts");
+        let ca = reqwest::Certificate::from_pem(issued.ca_cert_pem.as_bytes()).expect("ca");
+        let client = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .tls_certs_only([ca])
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let base = format!("https://localhost:{}", running.addr.port());
+        let admin = format!("http://{}", running.admin_addr);
+        TestServer {
+            running,
+            client,
+            base,
+            admin,
+        }
+    }
+
+    /// POSTs raw bytes to `path`; returns the status and the body text.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request completes");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// POSTs a review to /validate and returns its `response`, asserting HTTP 200 and the uid.
+    pub async fn validate(&self, review: &Value) -> Value {
+        self.call("/validate", review).await
+    }
+
+    pub async fn call(&self, path: &str, review: &Value) -> Value {
+        let (status, body) = self
+            .post_raw(path, serde_json::to_vec(review).expect("json"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).expect("a JSON review");
+        assert_eq!(answer["kind"], "AdmissionReview");
+        assert_eq!(answer["apiVersion"], review["apiVersion"]);
+        assert_eq!(
+            answer["response"]["uid"], review["request"]["uid"],
+            "uid echoed"
+        );
+        answer["response"].clone()
+    }
+}
+
+static UID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh request uid.
+pub fn uid() -> String {
+    format!(
+        "00000000-0000-4000-8000-{:012}",
+        UID.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An AdmissionReview v1 for creating `object` in `namespace`, shaped as the API server sends it.
+pub fn review(object: &Value, operation: &str, namespace: Option<&str>) -> Value {
+    review_with_old(object, None, operation, namespace)
+}
+
+pub fn review_with_old(
+    object: &Value,
+    old: Option<&Value>,
+    operation: &str,
+    namespace: Option<&str>,
+) -> Value {
+    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let namespace = namespace
+        .map(str::to_string)
+        .or_else(|| object["metadata"]["namespace"].as_str().map(String::from));
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid(),
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
+            "name": object["metadata"]["name"],
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
+            "object": if operation == "DELETE" { Value::Null } else { object.clone() },
+            "oldObject": old.cloned().unwrap_or(Value::Null),
+            "dryRun": false
+        }
+    })
+}
+
+/// A pod spec that passes every rule: the deployment guide's production template.
+pub fn compliant_pod_spec() -> Value {
+    json!({
+        "serviceAccountName": "checkout",
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001},
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}}}}]}},
+        "containers": [{
+            "name": "checkout",
+            "image": "registry.example.com/shop/checkout:2.14.3",
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}},
+            "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}},
+            "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
+            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]}}
+        }]
+    })
+}
+
+pub fn labels() -> Value {
+    json!({"app.kubernetes.io/name": "checkout", "app.kubernetes.io/part-of": "shop"})
+}
+
+/// The seed's production Deployment in namespace `shop`.
+pub fn compliant_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "labels": labels()},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": labels()}, "spec": compliant_pod_spec()}
+        }
+    })
+}
+
+pub fn compliant_pod() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "checkout", "namespace": "shop", "labels": labels()},
+        "spec": compliant_pod_spec()
+    })
+}
+
+pub fn compliant_cronjob() -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": "shop", "labels": labels()},
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"metadata": {"labels": labels()}, "spec": compliant_pod_spec()}}}}
+    })
+}
+
+/// Where the pod spec sits in an object, as a JSON pointer.
+pub fn pod_spec_pointer(object: &Value) -> &'static str {
+    match object["kind"].as_str() {
+        Some("Pod") => "/spec",
+        Some("CronJob") => "/spec/jobTemplate/spec/template/spec",
+        _ => "/spec/template/spec",
+    }
+}
+
+/// The shared corpus of third-party manifests, if present.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    dir.is_dir().then_some(dir)
+}
+
+/// Every `.yaml`/`.yml`/`.json` file under `dir`, sorted.
+pub fn manifest_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The documents of a manifest file as JSON values (YAML or JSON, multi-document).
+pub fn documents(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("readable");
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.is_object())
+        .collect()
+}
