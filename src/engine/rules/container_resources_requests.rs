@@ -37,7 +37,7 @@ impl Rule for ContainerResourcesRequests {
                 ID,
                 c.field("resources.requests"),
                 format!(
-                    "{} does not set {what}; set them to what it uses under normal load",
+                    "{} does not set {what}; request what it uses under normal load",
                     c.describe()
                 ),
             ));
