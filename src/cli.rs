@@ -23,6 +23,29 @@ pub struct Cli {
 pub enum Command {
     /// Run the validating and mutating webhook over TLS, with an admin port for probes.
     Serve(ServeArgs),
+    /// Show what the mutating webhook would change in manifest files.
+    Mutate(MutateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MutateArgs {
+    /// Files or directories of manifests (YAML or JSON); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// yaml: the mutated manifests; patch: the JSON Patch per object; diff: a unified diff.
+    #[arg(long, short = 'o', value_enum, default_value_t = MutateOutput::Yaml)]
+    pub output: MutateOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MutateOutput {
+    Yaml,
+    Patch,
+    Diff,
 }
 
 #[derive(Debug, Args)]

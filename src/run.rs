@@ -7,15 +7,44 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::certs;
-use crate::cli::{Cli, Command, PolicyArgs, ServeArgs, TlsArgs};
+use crate::cli::{Cli, Command, MutateArgs, PolicyArgs, ServeArgs, TlsArgs};
 use crate::engine::Policy;
 use crate::server::{self, AppState, Limits, tls};
+use crate::{manifests, offline};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Mutate(args) => mutate(args),
     }
+}
+
+/// Input errors end the run with exit code 2, after everything readable was handled.
+#[derive(Debug, thiserror::Error)]
+#[error("{count} input error(s); see above")]
+pub struct InputErrors {
+    pub count: usize,
+}
+
+fn mutate(args: MutateArgs) -> anyhow::Result<()> {
+    let policy = load_policy(&args.policy)?;
+    let items = manifests::read_paths(&args.paths);
+    let run = offline::mutate::run(&policy, items, args.output, offline::now());
+    print!("{}", run.stdout);
+    for note in &run.notes {
+        eprintln!("note: {note}");
+    }
+    for error in &run.errors {
+        eprintln!("error: {error}");
+    }
+    if !run.errors.is_empty() {
+        return Err(InputErrors {
+            count: run.errors.len(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Logs go to stderr: JSON when it is not a terminal (a pod), readable text when it is.

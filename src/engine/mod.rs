@@ -11,7 +11,9 @@
 pub mod containers;
 pub mod decide;
 pub mod image;
+pub mod mutations;
 pub mod policy;
+pub mod quantity;
 pub mod registry;
 pub mod rules;
 pub mod secrets;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use super::mutations::{self, Change, Mutation, MutationSpec};
 use super::registry::{self, Rule, RuleSpec, nearest};
 use super::{Action, Context, Finding, Object};
 
@@ -90,11 +91,25 @@ impl ActiveRule {
     }
 }
 
+/// An enabled mutation with the parameters the policy gives it.
+pub struct ActiveMutation {
+    pub spec: &'static MutationSpec,
+    mutation: Box<dyn Mutation>,
+}
+
+impl ActiveMutation {
+    pub fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
+        self.mutation.apply(object, ctx, changes);
+    }
+}
+
 /// A validated, compiled policy. Immutable: a reload builds a new one and swaps it in whole.
 pub struct Policy {
     pub mode: Mode,
     pub exemptions: Exemptions,
     rules: Vec<ActiveRule>,
+    /// The enabled mutations, in the fixed order of the mutation catalog.
+    mutations: Vec<ActiveMutation>,
     /// Where it came from, for logs: `policies/default.yaml` or the user's file.
     pub source: String,
 }
@@ -158,6 +173,11 @@ impl Policy {
             .map_or(Action::Off, |r| r.action)
     }
 
+    /// The enabled mutations, in the order they are applied.
+    pub fn enabled_mutations(&self) -> impl Iterator<Item = &ActiveMutation> {
+        self.mutations.iter()
+    }
+
     /// The rules that run (action other than `off`), in catalog order.
     pub fn active_rules(&self) -> impl Iterator<Item = &ActiveRule> {
         self.rules.iter().filter(|r| r.action != Action::Off)
@@ -215,20 +235,37 @@ impl Policy {
                 .and_then(|e| e.action)
                 .or(default_entry.and_then(|e| e.action))
                 .unwrap_or(Action::Off);
-            let mut params =
-                default_entry.map_or(Value::Object(Default::default()), RawEntry::params_value);
-            if let Some(user_entry) = user_entry {
-                merge(&mut params, user_entry.params_value());
-            }
-            let rule = (spec.build)(params).map_err(|e| {
-                let line = user.rule_line(spec.id);
-                PolicyError {
-                    file: file.to_string(),
-                    line,
-                    message: format!("rule `{}`: invalid params: {e}", spec.id),
-                }
+            let params = layered_params(
+                default_entry.map(|e| &e.params),
+                user_entry.map(|e| &e.params),
+            );
+            let rule = (spec.build)(params).map_err(|e| PolicyError {
+                file: file.to_string(),
+                line: user.line_of(Section::Rules, spec.id),
+                message: format!("rule `{}`: invalid params: {e}", spec.id),
             })?;
             rules.push(ActiveRule { spec, action, rule });
+        }
+        let mut enabled_mutations = Vec::new();
+        for spec in mutations::MUTATIONS {
+            let default_entry = defaults.mutation(spec.id);
+            let user_entry = user.mutation(spec.id);
+            let enabled = user_entry
+                .and_then(|e| e.enabled)
+                .or(default_entry.and_then(|e| e.enabled))
+                .unwrap_or(false);
+            let params = layered_params(
+                default_entry.map(|e| &e.params),
+                user_entry.map(|e| &e.params),
+            );
+            let mutation = (spec.build)(params).map_err(|e| PolicyError {
+                file: file.to_string(),
+                line: user.line_of(Section::Mutations, spec.id),
+                message: format!("mutation `{}`: invalid params: {e}", spec.id),
+            })?;
+            if enabled {
+                enabled_mutations.push(ActiveMutation { spec, mutation });
+            }
         }
         Ok(Policy {
             mode: user.mode.or(defaults.mode).unwrap_or_default(),
@@ -237,6 +274,7 @@ impl Policy {
                 annotation,
             },
             rules,
+            mutations: enabled_mutations,
             source: file.to_string(),
         })
     }
@@ -248,6 +286,15 @@ fn defaults() -> &'static RawPolicy {
     DEFAULTS.get_or_init(|| {
         RawPolicy::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY).expect("the built-in policy parses")
     })
+}
+
+/// The default params of an entry with the user's laid over them.
+fn layered_params(default: Option<&RawParams>, user: Option<&RawParams>) -> Value {
+    let mut params = default.map_or(Value::Object(Default::default()), params_value);
+    if let Some(user) = user {
+        merge(&mut params, params_value(user));
+    }
+    params
 }
 
 /// Lays `over` onto `base`: maps merge key by key, anything else (lists included) replaces.
@@ -276,7 +323,8 @@ struct RawPolicy {
     kind: Option<Spanned<String>>,
     mode: Option<Mode>,
     exemptions: Option<RawExemptions>,
-    rules: Option<HashMap<Spanned<String>, RawEntry>>,
+    rules: Option<HashMap<Spanned<String>, RawRule>>,
+    mutations: Option<HashMap<Spanned<String>, RawMutation>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -286,22 +334,65 @@ struct RawExemptions {
     annotation: Option<String>,
 }
 
+type RawParams = Option<HashMap<Spanned<String>, Value>>;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEntry {
+struct RawRule {
     action: Option<Action>,
-    params: Option<HashMap<Spanned<String>, Value>>,
+    params: RawParams,
 }
 
-impl RawEntry {
-    fn params_value(&self) -> Value {
-        let map = self
-            .params
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.value.clone(), v.clone()))
-            .collect::<serde_json::Map<_, _>>();
-        Value::Object(map)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMutation {
+    enabled: Option<bool>,
+    params: RawParams,
+}
+
+fn params_value(params: &RawParams) -> Value {
+    let map = params
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.value.clone(), v.clone()))
+        .collect::<serde_json::Map<_, _>>();
+    Value::Object(map)
+}
+
+/// The two parts of a policy that name catalog entries and give them params.
+#[derive(Clone, Copy)]
+enum Section {
+    Rules,
+    Mutations,
+}
+
+impl Section {
+    fn noun(self) -> &'static str {
+        match self {
+            Section::Rules => "rule",
+            Section::Mutations => "mutation",
+        }
+    }
+
+    fn ids(self) -> Vec<&'static str> {
+        match self {
+            Section::Rules => registry::RULES.iter().map(|r| r.id).collect(),
+            Section::Mutations => mutations::MUTATIONS.iter().map(|m| m.id).collect(),
+        }
+    }
+
+    /// Builds the entry from merged params only to see whether they are valid.
+    fn try_build(self, id: &str, params: Value) -> Result<(), String> {
+        match self {
+            Section::Rules => match registry::rule(id) {
+                Some(spec) => (spec.build)(params).map(drop).map_err(|e| e.to_string()),
+                None => Err(format!("unknown rule `{id}`")),
+            },
+            Section::Mutations => match mutations::mutation(id) {
+                Some(spec) => (spec.build)(params).map(drop),
+                None => Err(format!("unknown mutation `{id}`")),
+            },
+        }
     }
 }
 
@@ -339,48 +430,80 @@ impl RawPolicy {
             }
             None => return Err(error(1, "missing `kind: Policy`".to_string())),
         }
-        for (id, _) in raw.rules.iter().flatten() {
-            if registry::rule(&id.value).is_none() {
-                let hint = nearest(&id.value, registry::RULES.iter().map(|r| r.id))
-                    .map(|n| format!("; did you mean `{n}`?"))
-                    .unwrap_or_else(|| "; `bulwark rules` lists every rule".to_string());
-                return Err(error(
-                    id.referenced.line(),
-                    format!("unknown rule `{}`{hint}", id.value),
-                ));
+        for (section, ids) in [
+            (Section::Rules, raw.rule_keys()),
+            (Section::Mutations, raw.mutation_keys()),
+        ] {
+            let known = section.ids();
+            for id in ids {
+                if !known.contains(&id.value.as_str()) {
+                    let noun = section.noun();
+                    let hint = nearest(&id.value, known.iter().copied())
+                        .map(|n| format!("; did you mean `{n}`?"))
+                        .unwrap_or_else(|| format!("; `bulwark rules` lists every {noun}"));
+                    return Err(error(
+                        id.referenced.line(),
+                        format!("unknown {noun} `{}`{hint}", id.value),
+                    ));
+                }
             }
         }
         Ok(raw)
     }
 
+    fn rule_keys(&self) -> Vec<&Spanned<String>> {
+        self.rules.iter().flatten().map(|(k, _)| k).collect()
+    }
+
+    fn mutation_keys(&self) -> Vec<&Spanned<String>> {
+        self.mutations.iter().flatten().map(|(k, _)| k).collect()
+    }
+
     /// Checks that every parameter the user names exists (the built-in policy documents every
-    /// parameter of every rule) and has the right type.
+    /// parameter of every rule and mutation) and has the right type.
     fn check_against_defaults(&self, file: &str, defaults: &RawPolicy) -> Result<(), PolicyError> {
-        let mut entries: Vec<_> = self.rules.iter().flatten().collect();
-        entries.sort_by_key(|(id, _)| id.referenced.line());
-        for (id, entry) in entries {
-            let default_params = defaults
-                .rule(&id.value)
-                .map(RawEntry::params_value)
-                .unwrap_or_default();
+        let rules = self.rules.iter().flatten().map(|(id, e)| {
+            (
+                Section::Rules,
+                id,
+                &e.params,
+                defaults.rule(&id.value).map(|d| &d.params),
+            )
+        });
+        let mutations = self.mutations.iter().flatten().map(|(id, e)| {
+            (
+                Section::Mutations,
+                id,
+                &e.params,
+                defaults.mutation(&id.value).map(|d| &d.params),
+            )
+        });
+        let mut entries: Vec<_> = rules.chain(mutations).collect();
+        entries.sort_by_key(|(_, id, _, _)| id.referenced.line());
+        for (section, id, params, default_params) in entries {
+            let default_params = default_params.map(params_value).unwrap_or_default();
             let known: Vec<&str> = default_params
                 .as_object()
                 .map(|m| m.keys().map(String::as_str).collect())
                 .unwrap_or_default();
-            let mut params: Vec<_> = entry.params.iter().flatten().collect();
+            let mut params: Vec<_> = params.iter().flatten().collect();
             params.sort_by_key(|(k, _)| k.referenced.line());
+            let noun = section.noun();
             for (key, value) in params {
                 let line = key.referenced.line();
                 if !known.contains(&key.value.as_str()) {
                     let hint = match nearest(&key.value, known.iter().copied()) {
                         Some(n) => format!("; did you mean `{n}`?"),
-                        None if known.is_empty() => "; this rule takes no params".to_string(),
+                        None if known.is_empty() => format!("; this {noun} takes no params"),
                         None => format!("; known params: {}", known.join(", ")),
                     };
                     return Err(PolicyError {
                         file: file.into(),
                         line,
-                        message: format!("rule `{}` has no param `{}`{hint}", id.value, key.value),
+                        message: format!(
+                            "{noun} `{}` has no param `{}`{hint}",
+                            id.value, key.value
+                        ),
                     });
                 }
                 // Type-check this one param on top of the defaults, so the error points at it.
@@ -389,12 +512,16 @@ impl RawPolicy {
                     &mut merged,
                     Value::Object([(key.value.clone(), value.clone())].into_iter().collect()),
                 );
-                let spec = registry::rule(&id.value).expect("ids were checked in parse");
-                if let Err(e) = (spec.build)(merged) {
+                if let Err(e) = section.try_build(&id.value, merged) {
                     return Err(PolicyError {
                         file: file.into(),
                         line,
-                        message: format!("rule `{}` param `{}`: {e}", id.value, key.value),
+                        message: format!(
+                            "{noun} `{}` param `{}`: {}",
+                            id.value,
+                            key.value,
+                            with_hint(&e)
+                        ),
                     });
                 }
             }
@@ -402,7 +529,7 @@ impl RawPolicy {
         Ok(())
     }
 
-    fn rule(&self, id: &str) -> Option<&RawEntry> {
+    fn rule(&self, id: &str) -> Option<&RawRule> {
         self.rules
             .iter()
             .flatten()
@@ -410,12 +537,22 @@ impl RawPolicy {
             .map(|(_, v)| v)
     }
 
-    fn rule_line(&self, id: &str) -> u64 {
-        self.rules
+    fn mutation(&self, id: &str) -> Option<&RawMutation> {
+        self.mutations
             .iter()
             .flatten()
             .find(|(k, _)| k.value == id)
-            .map_or(0, |(k, _)| k.referenced.line())
+            .map(|(_, v)| v)
+    }
+
+    fn line_of(&self, section: Section, id: &str) -> u64 {
+        let keys = match section {
+            Section::Rules => self.rule_keys(),
+            Section::Mutations => self.mutation_keys(),
+        };
+        keys.into_iter()
+            .find(|k| k.value == id)
+            .map_or(0, |k| k.referenced.line())
     }
 }
 
@@ -552,6 +689,41 @@ mod tests {
         assert!(layered("apiVersion: bulwark.dev/v1\nkind: Nope\n").is_err());
         assert!(layered("apiVersion: bulwark.dev/v1\n").is_err());
         assert!(layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmode: loud\n").is_err());
+    }
+
+    #[test]
+    fn mutations_are_enabled_by_default_and_can_be_switched_off() {
+        let ids = |p: &Policy| p.enabled_mutations().map(|m| m.spec.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&Policy::builtin()),
+            [
+                "add-resource-requests",
+                "set-run-as-non-root",
+                "add-prestop-hook",
+                "add-recommended-labels",
+                "set-image-pull-policy"
+            ]
+        );
+        let policy = layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmutations:\n  add-prestop-hook: { enabled: false }\n").expect("valid");
+        assert!(!ids(&policy).contains(&"add-prestop-hook"));
+    }
+
+    #[test]
+    fn mutation_mistakes_name_line_and_nearest_name() {
+        let err = layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmutations:\n  add-prestop-hok: { enabled: true }\n").expect_err("unknown id");
+        assert_eq!(err.line, 4, "{err}");
+        assert!(
+            err.message
+                .contains("unknown mutation `add-prestop-hok`; did you mean `add-prestop-hook`?"),
+            "{err}"
+        );
+        let err = layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmutations:\n  add-prestop-hook:\n    params:\n      style: exce\n").expect_err("bad style");
+        assert_eq!(err.line, 6, "{err}");
+        assert!(err.message.contains("did you mean `exec`"), "{err}");
+        let err = layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmutations:\n  add-resource-requests:\n    params:\n      cpu: lots\n").expect_err("bad quantity");
+        assert!(err.message.contains("not a quantity"), "{err}");
+        let err = layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmutations:\n  set-run-as-non-root: { action: deny }\n").expect_err("rules have actions, mutations do not");
+        assert!(err.message.contains("unknown field `action`"), "{err}");
     }
 
     #[test]

@@ -208,6 +208,12 @@ impl Kind {
     pub fn is_cluster_scoped(self) -> bool {
         matches!(self, Kind::ClusterRole)
     }
+
+    /// Whether the pod spec may still change in this operation. A Pod's spec and a Job's pod
+    /// template are immutable once created, so mutations leave them alone on UPDATE.
+    pub fn pod_spec_mutable(self, operation: super::Operation) -> bool {
+        operation != super::Operation::Update || !matches!(self, Kind::Pod | Kind::Job)
+    }
 }
 
 /// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).

@@ -109,6 +109,7 @@ fn handle(state: &AppState, body: &[u8], endpoint: Endpoint) -> Response {
                 dry_run = s.dry_run,
                 decision = s.decision,
                 rules = %s.rules.join(","),
+                mutations = %s.mutations.join(","),
                 duration_us = started.elapsed().as_micros() as u64,
                 "review"
             );

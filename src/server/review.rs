@@ -14,7 +14,10 @@ use kube::core::admission::Operation;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use base64::Engine as _;
+
 use crate::engine::decide::{Judged, Verdict};
+use crate::engine::mutations;
 use crate::engine::{
     Action, Context, Finding, Kind, Mode, Object, Origin, Policy, decide, evaluate,
 };
@@ -58,11 +61,14 @@ pub struct Summary {
     pub operation: String,
     pub user: String,
     pub dry_run: bool,
-    /// `allowed`, `denied`, `warned`, `skipped` (not judged), `invalid` (object did not decode).
+    /// `allowed`, `denied`, `warned`, `mutated`, `would-mutate`, `skipped` (not judged),
+    /// `invalid` (object did not decode).
     pub decision: &'static str,
     pub rules: Vec<&'static str>,
     /// Findings by rule and effective action, for metrics.
     pub findings: Vec<(&'static str, Action)>,
+    /// The mutations that changed (or in audit mode would change) the object.
+    pub mutations: Vec<&'static str>,
 }
 
 /// The response body and its summary.
@@ -263,12 +269,71 @@ fn judge(
     }
     match endpoint {
         Endpoint::Validate => validate(policy, request, kind, &object, operation, now, summary),
-        // Mutation arrives with the mutating webhook; until then /mutate admits unchanged.
-        Endpoint::Mutate => {
-            summary.decision = "allowed";
-            ResponseOut::allow(uid)
-        }
+        Endpoint::Mutate => mutate(policy, request, &object, operation, now, summary),
     }
+}
+
+/// The mutating webhook: the enabled mutations' JSON Patch, or in audit mode what they would
+/// change, as warnings and audit annotations.
+fn mutate(
+    policy: &Policy,
+    request: &Request,
+    object: &Object,
+    operation: crate::engine::Operation,
+    now: i64,
+    summary: &mut Summary,
+) -> ResponseOut {
+    let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
+    let ctx = Context {
+        origin: Origin::Admission,
+        operation,
+        namespace,
+        now,
+    };
+    let mutated = mutations::mutate(policy, object, &ctx);
+    let mut response = ResponseOut::allow(&request.uid);
+    summary.mutations = mutated.changes.iter().map(|c| c.mutation).collect();
+    summary.mutations.dedup();
+    if mutated.changes.is_empty() {
+        summary.decision = "allowed";
+        return response;
+    }
+    let audit_mode = policy.mode == Mode::Audit;
+    for change in &mutated.changes {
+        let entry = response
+            .audit_annotations
+            .entry(change.mutation.to_string())
+            .or_default();
+        if !entry.is_empty() {
+            entry.push_str("; ");
+        }
+        let prefix = if audit_mode {
+            "would mutate"
+        } else {
+            "mutated"
+        };
+        let _ = write!(entry, "{prefix}: {}: {}", change.field, change.message);
+    }
+    if audit_mode {
+        summary.decision = "would-mutate";
+        let warnings = mutated
+            .changes
+            .iter()
+            .map(|c| format!("[would mutate] [{}] {}", c.mutation, c.message))
+            .collect();
+        response.warnings = cap_warnings(warnings);
+        return response;
+    }
+    match serde_json::to_vec(&mutated.patch) {
+        Ok(patch) => {
+            summary.decision = "mutated";
+            response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
+            response.patch_type = Some("JSONPatch");
+        }
+        // A patch of plain values always serializes; if it ever did not, admit unchanged.
+        Err(_) => summary.decision = "allowed",
+    }
+    response
 }
 
 fn validate(

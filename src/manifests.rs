@@ -1,0 +1,315 @@
+//! Manifest files as the offline fronts (`check`, `mutate`) read them: files, directories
+//! (recursively, `.yaml`/`.yml`/`.json`), `-` for stdin; multi-document YAML, JSON and
+//! `kind: List`. Each document keeps its file and first line so reports can point at it.
+//!
+//! A document that fails to parse is reported with its file and line, and the others are
+//! still read. Documents that are not Kubernetes objects are skipped with a note.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::engine::{Kind, Object};
+
+/// Where a document came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The path as given (or found under a given directory), `-` for stdin.
+    pub file: String,
+    /// 1-based line where the document starts.
+    pub line: usize,
+}
+
+/// One thing found in the input.
+// Items are produced once and consumed right away; boxing the object would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Item {
+    /// A Kubernetes object: its JSON as written, and its typed form if its kind is covered.
+    Object {
+        source: Source,
+        raw: Value,
+        typed: Result<Object, String>,
+    },
+    /// Not a Kubernetes object, or a kind bulwark does not read; `note` says which.
+    Skipped { source: Source, note: String },
+    /// Could not be read or parsed.
+    Error { source: Source, message: String },
+}
+
+/// Reads every path; never stops at the first bad file.
+pub fn read_paths(paths: &[PathBuf]) -> Vec<Item> {
+    let mut items = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            match std::io::stdin().read_to_string(&mut text) {
+                Ok(_) => items.extend(parse_text("-", &text)),
+                Err(e) => items.push(error("-", 0, format!("cannot read standard input: {e}"))),
+            }
+            continue;
+        }
+        match collect_files(path) {
+            Ok(files) => {
+                for file in files {
+                    let name = file.display().to_string();
+                    match std::fs::read(&file) {
+                        Ok(bytes) => match String::from_utf8(bytes) {
+                            Ok(text) => items.extend(parse_text(&name, &text)),
+                            Err(_) => {
+                                items.push(error(&name, 0, "the file is not UTF-8 text".into()))
+                            }
+                        },
+                        Err(e) => items.push(error(&name, 0, format!("cannot read: {e}"))),
+                    }
+                }
+            }
+            Err(e) => items.push(error(&path.display().to_string(), 0, e)),
+        }
+    }
+    items
+}
+
+fn error(file: &str, line: usize, message: String) -> Item {
+    Item::Error {
+        source: Source {
+            file: file.to_string(),
+            line,
+        },
+        message,
+    }
+}
+
+/// A file as itself; a directory as every manifest below it, sorted for stable output.
+fn collect_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Splits a text into documents and parses each. JSON texts are one document.
+pub fn parse_text(file: &str, text: &str) -> Vec<Item> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut items = Vec::new();
+    if file.ends_with(".json")
+        || text.trim_start().starts_with(['{', '[']) && serde_json::from_str::<Value>(text).is_ok()
+    {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => push_value(
+                &mut items,
+                Source {
+                    file: file.into(),
+                    line: 1,
+                },
+                value,
+            ),
+            Err(e) => items.push(error(file, e.line(), format!("invalid JSON: {e}"))),
+        }
+        return items;
+    }
+    for (line, chunk) in split_documents(text) {
+        if chunk
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            continue;
+        }
+        let source = Source {
+            file: file.into(),
+            line,
+        };
+        match serde_saphyr::from_str::<Value>(&chunk) {
+            Ok(value) => push_value(&mut items, source, value),
+            Err(e) => {
+                let at = e
+                    .location()
+                    .map_or(line, |l| line + l.line().saturating_sub(1) as usize);
+                let message = e.without_snippet().to_string();
+                let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+                items.push(error(file, at, format!("invalid YAML: {message}")));
+            }
+        }
+    }
+    items
+}
+
+/// Splits YAML text at `---` document markers (and after `...` end markers); returns each
+/// document with the line its content starts on. A marker line at column 0 always ends a
+/// document in YAML, even inside a block scalar, so this split is exact.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let is_marker = |m: &str| {
+            line == m || line.starts_with(&format!("{m} ")) || line.starts_with(&format!("{m}\t"))
+        };
+        if is_marker("---") {
+            docs.push((start, std::mem::take(&mut current)));
+            // Content after the marker on the same line belongs to the new document.
+            let rest = line[3..].trim_start();
+            start = n;
+            if !rest.is_empty() && !rest.starts_with('#') {
+                current.push_str(rest);
+                current.push('\n');
+            } else {
+                start = n + 1;
+            }
+            continue;
+        }
+        if is_marker("...") {
+            docs.push((start, std::mem::take(&mut current)));
+            start = n + 1;
+            continue;
+        }
+        if current.is_empty() && line.trim().is_empty() {
+            start = n + 1;
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs
+}
+
+fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
+    match &value {
+        Value::Null => {}
+        Value::Object(map) => {
+            let api_version = map.get("apiVersion").and_then(Value::as_str);
+            let kind = map.get("kind").and_then(Value::as_str);
+            // `kind: List` (and typed lists such as ConfigMapList) carry their objects in items.
+            let list = map.get("items").and_then(Value::as_array);
+            if let (Some(_), Some(kind), Some(list)) = (api_version, kind, list)
+                && kind.ends_with("List")
+            {
+                for item in list {
+                    push_value(items, source.clone(), item.clone());
+                }
+                return;
+            }
+            let (Some(api_version), Some(kind)) = (api_version, kind) else {
+                items.push(Item::Skipped {
+                    source,
+                    note: "not a Kubernetes object (no apiVersion and kind)".into(),
+                });
+                return;
+            };
+            let Some(k) = Kind::from_api_version(api_version, kind) else {
+                items.push(Item::Skipped {
+                    source,
+                    note: format!("{api_version} {kind} is not a kind bulwark checks"),
+                });
+                return;
+            };
+            let typed = Object::from_value(k, value.clone()).map_err(|e| {
+                format!(
+                    "cannot decode the {api_version} {kind}: {}",
+                    crate::server::review::redact_values(&e.to_string())
+                )
+            });
+            items.push(Item::Object {
+                source,
+                raw: value,
+                typed,
+            });
+        }
+        _ => items.push(Item::Skipped {
+            source,
+            note: "not a Kubernetes object (not a mapping)".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(items: &[Item]) -> Vec<(usize, &'static str)> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Object {
+                    source,
+                    typed: Ok(_),
+                    ..
+                } => (source.line, "object"),
+                Item::Object {
+                    source,
+                    typed: Err(_),
+                    ..
+                } => (source.line, "undecodable"),
+                Item::Skipped { source, .. } => (source.line, "skipped"),
+                Item::Error { source, .. } => (source.line, "error"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_helm_output_with_comments_and_keeps_lines() {
+        let text = "# Source: chart/templates/cm.yaml\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n# Source: chart/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n---\n";
+        assert_eq!(
+            lines(&parse_text("x.yaml", text)),
+            [(3, "object"), (8, "object")]
+        );
+    }
+
+    #[test]
+    fn a_broken_document_is_reported_and_the_rest_is_read() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: [unclosed\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n";
+        let items = parse_text("x.yaml", text);
+        assert_eq!(lines(&items), [(1, "object"), (6, "error"), (8, "object")]);
+    }
+
+    #[test]
+    fn lists_json_and_non_objects() {
+        let list = r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}]}"#;
+        assert_eq!(
+            lines(&parse_text("l.json", list)),
+            [(1, "object"), (1, "skipped")]
+        );
+        assert_eq!(
+            lines(&parse_text("x.yaml", "just: a map\n---\n- a\n- list\n")),
+            [(1, "skipped"), (3, "skipped")]
+        );
+        assert_eq!(
+            lines(&parse_text(
+                "x.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: many}\n"
+            )),
+            [(1, "undecodable")]
+        );
+    }
+
+    #[test]
+    fn a_block_scalar_does_not_hide_a_document_marker() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  script: |\n    echo hi\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n";
+        assert_eq!(
+            lines(&parse_text("x.yaml", text)),
+            [(1, "object"), (8, "object")]
+        );
+    }
+}
