@@ -25,14 +25,53 @@ pub enum CertError {
     BadName(String),
 }
 
+/// What a certificate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    /// A TLS server (the webhook).
+    Server,
+    /// A TLS client (an API server authenticating to the webhook with `--client-ca`).
+    Client,
+}
+
 /// Issues a CA named `bulwark CA` and a serving certificate for `names` (DNS names or IP
 /// addresses), valid from now for `valid_days`.
 pub fn issue(names: &[String], valid_days: i64) -> Result<IssuedCertificates, CertError> {
+    issue_for(names, valid_days, Usage::Server, KeyType::EcdsaP256)
+}
+
+/// The key algorithm of a generated certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum KeyType {
+    #[default]
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+}
+
+impl KeyType {
+    fn generate(self) -> Result<KeyPair, rcgen::Error> {
+        let algorithm = match self {
+            KeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyType::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyType::Ed25519 => &rcgen::PKCS_ED25519,
+        };
+        KeyPair::generate_for(algorithm)
+    }
+}
+
+/// Issues a CA and a certificate for `usage`, both with keys of `key_type`.
+pub fn issue_for(
+    names: &[String],
+    valid_days: i64,
+    usage: Usage,
+    key_type: KeyType,
+) -> Result<IssuedCertificates, CertError> {
     let now = OffsetDateTime::now_utc();
     let not_before = now - Duration::minutes(5);
     let not_after = now + Duration::days(valid_days);
 
-    let ca_key = KeyPair::generate()?;
+    let ca_key = key_type.generate()?;
     let mut ca = CertificateParams::default();
     ca.distinguished_name = DistinguishedName::new();
     ca.distinguished_name.push(DnType::CommonName, "bulwark CA");
@@ -47,7 +86,7 @@ pub fn issue(names: &[String], valid_days: i64) -> Result<IssuedCertificates, Ce
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca, &ca_key);
 
-    let key = KeyPair::generate()?;
+    let key = key_type.generate()?;
     let mut leaf = CertificateParams::default();
     leaf.distinguished_name = DistinguishedName::new();
     leaf.distinguished_name.push(
@@ -59,7 +98,10 @@ pub fn issue(names: &[String], valid_days: i64) -> Result<IssuedCertificates, Ce
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.extended_key_usages = vec![match usage {
+        Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+        Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+    }];
     leaf.not_before = not_before;
     leaf.not_after = not_after;
     let cert = leaf.signed_by(&key, &issuer)?;

@@ -19,6 +19,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process; boxing the larger arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the validating and mutating webhook over TLS, with an admin port for probes.
@@ -83,9 +85,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BULWARK_REQUEST_TIMEOUT", default_value = "4s")]
     pub request_timeout: humantime::Duration,
 
-    /// How long in-flight requests may take to finish after SIGTERM.
+    /// How long in-flight requests may take to finish after SIGTERM; keep it below the pod's
+    /// terminationGracePeriodSeconds.
     #[arg(long, env = "BULWARK_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: humantime::Duration,
+
+    /// How often the policy file and the TLS files are checked for changes.
+    #[arg(long, env = "BULWARK_RELOAD_INTERVAL", default_value = "10s")]
+    pub reload_interval: humantime::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -126,4 +133,9 @@ pub struct TlsArgs {
         value_name = "NAME"
     )]
     pub dns_names: Vec<String>,
+
+    /// PEM CA bundle: require client certificates signed by it (for API servers that
+    /// authenticate to webhooks).
+    #[arg(long, env = "BULWARK_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 }

@@ -9,8 +9,11 @@ use anyhow::Context as _;
 use crate::certs;
 use crate::cli::{Cli, Command, MutateArgs, PolicyArgs, ServeArgs, TlsArgs};
 use crate::engine::Policy;
+use crate::server::metrics::Metrics;
+use crate::server::reload::{self, PolicySource, TlsSource};
 use crate::server::{self, AppState, Limits, tls};
 use crate::{manifests, offline};
+use prometheus_client::registry::Registry;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -75,22 +78,52 @@ pub fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
-    let mut policy = load_policy(&args.policy)?;
-    if let Some(mode) = args.mode {
-        policy = policy.with_mode(mode);
-    }
+    let policy_source = args.policy.policy.clone().map(|path| PolicySource {
+        path,
+        mode: args.mode,
+    });
+    let policy = match &policy_source {
+        Some(source) => {
+            let text = std::fs::read_to_string(&source.path).with_context(|| {
+                format!("cannot read the policy file {}", source.path.display())
+            })?;
+            reload::load_policy(source, &text).map_err(anyhow::Error::msg)?
+        }
+        None => match args.mode {
+            Some(mode) => Policy::builtin().with_mode(mode),
+            None => Policy::builtin(),
+        },
+    };
     tracing::info!(source = %policy.source, mode = policy.mode.as_str(), rules = policy.active_rules().count(), "policy loaded");
 
-    let material = tls_material(&args.tls)?;
+    let (tls_source, material) = tls_material(&args.tls)?;
     let tls_config = tls::server_config(&material).context("cannot load the TLS certificate")?;
-    let state = AppState::new(policy);
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    if let Some(expiry) = tls::leaf_not_after(&material.cert_pem) {
+        metrics.set_certificate_expiry(expiry);
+    }
+    let state = AppState::with_metrics(policy, metrics, registry);
     let limits = Limits {
         body_bytes: args.body_limit,
         request_timeout: args.request_timeout.into(),
     };
-    let running = server::start(state, args.listen, args.admin_listen, tls_config, limits)
-        .await
-        .with_context(|| format!("cannot listen on {} and {}", args.listen, args.admin_listen))?;
+    let running = server::start(
+        state.clone(),
+        args.listen,
+        args.admin_listen,
+        tls_config,
+        limits,
+    )
+    .await
+    .with_context(|| format!("cannot listen on {} and {}", args.listen, args.admin_listen))?;
+    let reloader = reload::spawn(
+        state,
+        running.tls.clone(),
+        policy_source,
+        tls_source,
+        args.reload_interval.into(),
+    );
     tracing::info!(webhook = %running.addr, admin = %running.admin_addr, "serving");
 
     shutdown_signal().await;
@@ -101,21 +134,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("second signal: exiting now");
         std::process::exit(1);
     });
+    reloader.abort();
     running.shutdown(args.shutdown_grace.into()).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Reads the configured certificate, or makes (or reuses) a development one in `--cert-dir`.
-fn tls_material(args: &TlsArgs) -> anyhow::Result<tls::TlsMaterial> {
+/// Reads the configured certificate (and says which files to watch), or makes a development
+/// one in `--cert-dir`.
+fn tls_material(args: &TlsArgs) -> anyhow::Result<(Option<TlsSource>, tls::TlsMaterial)> {
+    let client_ca_pem = match &args.client_ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --client-ca {}", path.display()))?,
+        ),
+        None => None,
+    };
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        return Ok(tls::TlsMaterial {
-            cert_pem: std::fs::read(cert)
-                .with_context(|| format!("cannot read --tls-cert {}", cert.display()))?,
-            key_pem: std::fs::read(key)
-                .with_context(|| format!("cannot read --tls-key {}", key.display()))?,
-            client_ca_pem: None,
-        });
+        let source = TlsSource {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.client_ca.clone(),
+        };
+        let material = source.read().map_err(anyhow::Error::msg)?;
+        return Ok((Some(source), material));
     }
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     names.extend(args.dns_names.iter().cloned());
@@ -127,11 +169,12 @@ fn tls_material(args: &TlsArgs) -> anyhow::Result<tls::TlsMaterial> {
         names = %names.join(","),
         "no --tls-cert given: wrote a self-signed development certificate (tls.crt, tls.key) and its CA (ca.crt); trust ca.crt to call the webhook"
     );
-    Ok(tls::TlsMaterial {
+    let material = tls::TlsMaterial {
         cert_pem: issued.cert_pem.into_bytes(),
         key_pem: issued.key_pem.into_bytes(),
-        client_ca_pem: None,
-    })
+        client_ca_pem,
+    };
+    Ok((None, material))
 }
 
 fn write_dev_certificate(dir: &Path, issued: &certs::IssuedCertificates) -> anyhow::Result<()> {

@@ -1,12 +1,14 @@
-//! The plain-HTTP admin port: liveness and readiness for the kubelet.
+//! The plain-HTTP admin port: liveness and readiness for the kubelet, metrics for Prometheus.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::registry::Registry;
 
 /// Readiness: not ready until the policy and certificate are loaded, and not ready again once
 /// draining starts, so endpoints stop sending new reviews before the process exits.
@@ -30,11 +32,22 @@ impl Health {
     }
 }
 
-pub fn router(health: Arc<Health>) -> Router {
+pub fn router(health: Arc<Health>, registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(health)
+        .route("/metrics", get(move || metrics(registry.clone())))
+}
+
+async fn metrics(registry: Arc<Registry>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        super::metrics::encode(&registry),
+    )
 }
 
 async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {

@@ -4,6 +4,8 @@
 //! return the bytes. Everything they decide is decided in the engine.
 
 pub mod admin;
+pub mod metrics;
+pub mod reload;
 pub mod review;
 pub mod tls;
 
@@ -24,6 +26,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::engine::Policy;
 use admin::Health;
+use metrics::Metrics;
+use prometheus_client::registry::Registry;
 use review::Endpoint;
 
 /// Shared state of the webhook handlers. No globals: each test builds its own.
@@ -32,13 +36,26 @@ pub struct AppState {
     /// it started with.
     pub policy: ArcSwap<Policy>,
     pub health: Arc<Health>,
+    pub metrics: Metrics,
+    /// The registry the metrics live in, served on the admin port.
+    pub registry: Arc<Registry>,
 }
 
 impl AppState {
+    /// State with a fresh metrics registry.
     pub fn new(policy: Policy) -> Arc<AppState> {
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&mut registry);
+        AppState::with_metrics(policy, metrics, registry)
+    }
+
+    /// State around metrics already registered in `registry`.
+    pub fn with_metrics(policy: Policy, metrics: Metrics, registry: Registry) -> Arc<AppState> {
         Arc::new(AppState {
             policy: ArcSwap::from_pointee(policy),
             health: Arc::new(Health::default()),
+            metrics,
+            registry: Arc::new(registry),
         })
     }
 }
@@ -98,6 +115,9 @@ fn handle(state: &AppState, body: &[u8], endpoint: Endpoint) -> Response {
     match review::answer(&policy, body, endpoint, now) {
         Ok(outcome) => {
             let s = &outcome.summary;
+            state
+                .metrics
+                .record_review(endpoint, s, started.elapsed().as_secs_f64());
             tracing::info!(
                 endpoint = endpoint.as_str(),
                 uid = %s.uid,
@@ -116,6 +136,9 @@ fn handle(state: &AppState, body: &[u8], endpoint: Endpoint) -> Response {
             ([(header::CONTENT_TYPE, "application/json")], outcome.body).into_response()
         }
         Err(error) => {
+            state
+                .metrics
+                .record_malformed(endpoint, started.elapsed().as_secs_f64());
             tracing::warn!(endpoint = endpoint.as_str(), error = %error, bytes = body.len(), "rejected a malformed review");
             (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response()
         }
@@ -155,7 +178,7 @@ pub async fn start(
         .serve(app.into_make_service());
     let server = tokio::spawn(server);
 
-    let admin_app = admin::router(state.health.clone());
+    let admin_app = admin::router(state.health.clone(), state.registry.clone());
     let admin = tokio::spawn(async move {
         if let Err(e) = axum::serve(admin_listener, admin_app).await {
             tracing::error!(error = %e, "the admin server stopped");

@@ -1,0 +1,217 @@
+//! Prometheus metrics, registered into a registry the caller creates and passes in (no
+//! globals, so every test has its own). Labels are low-cardinality only: endpoint, kind,
+//! operation, decision, rule, action, mutation, result; never namespaces or object names.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::Kind;
+use crate::server::review::{Endpoint, Summary};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    kind: String,
+    operation: String,
+    decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    rule: &'static str,
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MutationLabels {
+    mutation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Every metric bulwark exports.
+#[derive(Clone)]
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<EndpointLabels, Histogram>,
+    findings: Family<FindingLabels, Counter>,
+    mutations: Family<MutationLabels, Counter>,
+    policy_reloads: Family<ResultLabels, Counter>,
+    certificate_reloads: Family<ResultLabels, Counter>,
+    certificate_expiry: Gauge,
+}
+
+/// Outcome of a reload attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    Success,
+    Failure,
+}
+
+impl Reload {
+    fn label(self) -> &'static str {
+        match self {
+            Reload::Success => "success",
+            Reload::Failure => "failure",
+        }
+    }
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them into `registry`.
+    pub fn new(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            requests: Family::default(),
+            // 50µs .. ~1.6s: reviews take well under a millisecond; the tail matters.
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+            }),
+            findings: Family::default(),
+            mutations: Family::default(),
+            policy_reloads: Family::default(),
+            certificate_reloads: Family::default(),
+            certificate_expiry: Gauge::default(),
+        };
+        // Reload counters exist from the start, so an alert on failures has a series to watch.
+        for result in [Reload::Success, Reload::Failure] {
+            drop(metrics.policy_reloads.get_or_create(&ResultLabels {
+                result: result.label(),
+            }));
+            drop(metrics.certificate_reloads.get_or_create(&ResultLabels {
+                result: result.label(),
+            }));
+        }
+        registry.register(
+            "bulwark_admission_requests",
+            "Admission reviews answered",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "bulwark_admission_duration_seconds",
+            "Time to answer one admission review",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "bulwark_rule_findings",
+            "Findings by rule and effective action",
+            metrics.findings.clone(),
+        );
+        registry.register(
+            "bulwark_mutations",
+            "Objects changed by each mutation",
+            metrics.mutations.clone(),
+        );
+        registry.register(
+            "bulwark_policy_reloads",
+            "Policy file reloads by result",
+            metrics.policy_reloads.clone(),
+        );
+        registry.register(
+            "bulwark_certificate_reloads",
+            "Serving certificate reloads by result",
+            metrics.certificate_reloads.clone(),
+        );
+        registry.register(
+            "bulwark_certificate_expiry_timestamp_seconds",
+            "When the serving certificate expires (Unix seconds)",
+            metrics.certificate_expiry.clone(),
+        );
+        metrics
+    }
+
+    /// Records one answered review.
+    pub fn record_review(&self, endpoint: Endpoint, summary: &Summary, seconds: f64) {
+        // Only kinds bulwark knows become label values; anything else is "other".
+        let kind = if Kind::ALL.iter().any(|k| k.name() == summary.kind) {
+            summary.kind.clone()
+        } else {
+            "other".to_string()
+        };
+        let operation = match summary.operation.as_str() {
+            op @ ("CREATE" | "UPDATE" | "DELETE" | "CONNECT") => op.to_string(),
+            _ => "other".to_string(),
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.as_str(),
+                kind,
+                operation,
+                decision: summary.decision,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.as_str(),
+            })
+            .observe(seconds);
+        for (rule, action) in &summary.findings {
+            self.findings
+                .get_or_create(&FindingLabels {
+                    rule,
+                    action: action.as_str(),
+                })
+                .inc();
+        }
+        for mutation in &summary.mutations {
+            self.mutations
+                .get_or_create(&MutationLabels { mutation })
+                .inc();
+        }
+    }
+
+    /// Records a body that was not an AdmissionReview.
+    pub fn record_malformed(&self, endpoint: Endpoint, seconds: f64) {
+        let labels = RequestLabels {
+            endpoint: endpoint.as_str(),
+            kind: "none".into(),
+            operation: "none".into(),
+            decision: "malformed",
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.duration
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.as_str(),
+            })
+            .observe(seconds);
+    }
+
+    pub fn record_policy_reload(&self, result: Reload) {
+        self.policy_reloads
+            .get_or_create(&ResultLabels {
+                result: result.label(),
+            })
+            .inc();
+    }
+
+    pub fn record_certificate_reload(&self, result: Reload) {
+        self.certificate_reloads
+            .get_or_create(&ResultLabels {
+                result: result.label(),
+            })
+            .inc();
+    }
+
+    pub fn set_certificate_expiry(&self, unix_seconds: i64) {
+        self.certificate_expiry.set(unix_seconds);
+    }
+}
+
+/// The registry in the Prometheus text exposition format.
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}
