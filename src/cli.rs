@@ -27,6 +27,57 @@ pub enum Command {
     Serve(ServeArgs),
     /// Show what the mutating webhook would change in manifest files.
     Mutate(MutateArgs),
+    /// Make a CA and a serving certificate for the in-cluster Service.
+    Certs(CertsArgs),
+    /// Print the deploy/ set (or only the webhook configurations) with caBundle filled in.
+    Manifests(ManifestsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The Service name the API server calls.
+    #[arg(long, default_value = "bulwark")]
+    pub service: String,
+
+    /// The Service's namespace.
+    #[arg(long, default_value = "bulwark-system")]
+    pub namespace: String,
+
+    /// Where to write ca.crt, ca.key, tls.crt and tls.key.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+
+    /// How long the certificates are valid.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+
+    /// The key algorithm.
+    #[arg(long, value_enum, default_value_t = crate::certs::KeyType::EcdsaP256)]
+    pub key_type: crate::certs::KeyType,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestsArgs {
+    /// The CA that signed the serving certificate (PEM); its base64 becomes caBundle.
+    #[arg(long, value_name = "FILE")]
+    pub ca: PathBuf,
+
+    /// The namespace to install into.
+    #[arg(long, default_value = "bulwark-system")]
+    pub namespace: String,
+
+    /// Call the webhook at this https:// base URL instead of the in-cluster Service (BASE_URL +
+    /// /validate and /mutate); prints only the two webhook configurations.
+    #[arg(long, value_name = "BASE_URL")]
+    pub webhook_url: Option<String>,
+
+    /// failurePolicy for both webhooks (default: Fail for validate, Ignore for mutate).
+    #[arg(long, value_parser = ["Fail", "Ignore"])]
+    pub failure_policy: Option<String>,
 }
 
 #[derive(Debug, Args)]

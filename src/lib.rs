@@ -16,6 +16,7 @@
 pub mod certs;
 pub mod cli;
 pub mod engine;
+pub mod install;
 pub mod manifests;
 pub mod offline;
 pub mod run;

@@ -32,8 +32,13 @@ pub enum Item {
         raw: Value,
         typed: Result<Object, String>,
     },
-    /// Not a Kubernetes object, or a kind bulwark does not read; `note` says which.
-    Skipped { source: Source, note: String },
+    /// Not a Kubernetes object, or a kind bulwark does not read; `note` says which. `raw` is
+    /// the document when it is an object (so it can be passed on unchanged).
+    Skipped {
+        source: Source,
+        raw: Option<Value>,
+        note: String,
+    },
     /// Could not be read or parsed.
     Error { source: Source, message: String },
 }
@@ -214,6 +219,7 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
             let (Some(api_version), Some(kind)) = (api_version, kind) else {
                 items.push(Item::Skipped {
                     source,
+                    raw: Some(value.clone()),
                     note: "not a Kubernetes object (no apiVersion and kind)".into(),
                 });
                 return;
@@ -221,6 +227,7 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
             let Some(k) = Kind::from_api_version(api_version, kind) else {
                 items.push(Item::Skipped {
                     source,
+                    raw: Some(value.clone()),
                     note: format!("{api_version} {kind} is not a kind bulwark checks"),
                 });
                 return;
@@ -239,6 +246,7 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
         }
         _ => items.push(Item::Skipped {
             source,
+            raw: None,
             note: "not a Kubernetes object (not a mapping)".into(),
         }),
     }

@@ -7,12 +7,12 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::certs;
-use crate::cli::{Cli, Command, MutateArgs, PolicyArgs, ServeArgs, TlsArgs};
+use crate::cli::{CertsArgs, Cli, Command, MutateArgs, PolicyArgs, ServeArgs, TlsArgs};
 use crate::engine::Policy;
 use crate::server::metrics::Metrics;
 use crate::server::reload::{self, PolicySource, TlsSource};
 use crate::server::{self, AppState, Limits, tls};
-use crate::{manifests, offline};
+use crate::{install, manifests, offline};
 use prometheus_client::registry::Registry;
 
 /// Runs the parsed command line.
@@ -20,7 +20,88 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Mutate(args) => mutate(args),
+        Command::Certs(args) => write_certs(&args),
+        Command::Manifests(args) => {
+            let ca_pem = std::fs::read(&args.ca)
+                .with_context(|| format!("cannot read --ca {}", args.ca.display()))?;
+            let options = install::RenderOptions {
+                ca_pem,
+                namespace: args.namespace,
+                webhook_url: args.webhook_url,
+                failure_policy: args.failure_policy,
+            };
+            print!("{}", install::render(&options)?);
+            Ok(())
+        }
     }
+}
+
+/// `bulwark certs`: a CA and a serving certificate for NAME, NAME.NS, NAME.NS.svc and
+/// NAME.NS.svc.cluster.local.
+fn write_certs(args: &CertsArgs) -> anyhow::Result<()> {
+    let (service, ns) = (&args.service, &args.namespace);
+    let names = vec![
+        service.clone(),
+        format!("{service}.{ns}"),
+        format!("{service}.{ns}.svc"),
+        format!("{service}.{ns}.svc.cluster.local"),
+    ];
+    let files = ["ca.crt", "ca.key", "tls.crt", "tls.key"];
+    let existing: Vec<&str> = files
+        .iter()
+        .copied()
+        .filter(|f| args.out.join(f).exists())
+        .collect();
+    if !existing.is_empty() && !args.force {
+        anyhow::bail!(
+            "{} already has {}; pass --force to replace them",
+            args.out.display(),
+            existing.join(", ")
+        );
+    }
+    let issued = certs::issue_for(&names, args.days, certs::Usage::Server, args.key_type)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    for (file, content, private) in [
+        ("ca.crt", &issued.ca_cert_pem, false),
+        ("ca.key", &issued.ca_key_pem, true),
+        ("tls.crt", &issued.cert_pem, false),
+        ("tls.key", &issued.key_pem, true),
+    ] {
+        write_file(&args.out.join(file), content.as_bytes(), private)?;
+    }
+    println!(
+        "wrote {dir}/ca.crt, ca.key, tls.crt, tls.key for {names}",
+        dir = args.out.display(),
+        names = names.join(", ")
+    );
+    println!(
+        "next: kubectl -n {ns} create secret tls bulwark-tls --cert {0}/tls.crt --key {0}/tls.key",
+        args.out.display()
+    );
+    println!(
+        "      bulwark manifests --ca {}/ca.crt --namespace {ns} | kubectl apply -f -",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Writes a file; private keys are readable by their owner only.
+fn write_file(path: &Path, content: &[u8], private: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(content)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// Input errors end the run with exit code 2, after everything readable was handled.
@@ -180,14 +261,12 @@ fn tls_material(args: &TlsArgs) -> anyhow::Result<(Option<TlsSource>, tls::TlsMa
 fn write_dev_certificate(dir: &Path, issued: &certs::IssuedCertificates) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create --cert-dir {}", dir.display()))?;
-    for (name, content) in [
-        ("ca.crt", &issued.ca_cert_pem),
-        ("tls.crt", &issued.cert_pem),
-        ("tls.key", &issued.key_pem),
+    for (name, content, private) in [
+        ("ca.crt", &issued.ca_cert_pem, false),
+        ("tls.crt", &issued.cert_pem, false),
+        ("tls.key", &issued.key_pem, true),
     ] {
-        let path = dir.join(name);
-        std::fs::write(&path, content)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_file(&dir.join(name), content.as_bytes(), private)?;
     }
     Ok(())
 }

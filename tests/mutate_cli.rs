@@ -31,6 +31,10 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings, namespace: shop, labels: {app.kubernetes.io/name: shop}}
 data: {mode: fast}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: shop}
 ";
 
 fn bulwark(args: &[&str], stdin: Option<&str>) -> Output {
@@ -80,7 +84,11 @@ fn yaml_output_adds_the_defaults_and_a_second_run_changes_nothing() {
     );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let docs = yaml_docs(&text);
-    assert_eq!(docs.len(), 2);
+    assert_eq!(
+        docs.len(),
+        3,
+        "every document is printed, kinds bulwark does not read included"
+    );
     let pod = &docs[0]["spec"]["template"]["spec"];
     assert_eq!(pod["containers"][0]["resources"]["requests"]["cpu"], "100m");
     assert_eq!(pod["containers"][0]["imagePullPolicy"], "Always");
@@ -165,8 +173,8 @@ fn a_broken_document_is_reported_with_its_line_and_the_rest_is_mutated() {
     let out = bulwark(&["mutate", "-f", &path], None);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{path}:27")), "{stderr}");
-    assert_eq!(yaml_docs(&String::from_utf8_lossy(&out.stdout)).len(), 2);
+    assert!(stderr.contains(&format!("{path}:31")), "{stderr}");
+    assert_eq!(yaml_docs(&String::from_utf8_lossy(&out.stdout)).len(), 3);
     let missing = bulwark(&["mutate", "-f", "/nonexistent/file.yaml"], None);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/file.yaml"));

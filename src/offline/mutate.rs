@@ -83,8 +83,12 @@ pub fn run(policy: &Policy, items: Vec<Item>, output: MutateOutput, now: i64) ->
                     push_yaml(&mut out, &raw);
                 }
             }
-            Item::Skipped { source, note } => {
-                out.notes.push(format!("{}: skipped: {note}", at(&source)))
+            Item::Skipped { source, raw, note } => {
+                out.notes.push(format!("{}: skipped: {note}", at(&source)));
+                // Namespaces, ServiceAccounts and the like pass through to kubectl unchanged.
+                if let (MutateOutput::Yaml, Some(raw)) = (output, raw) {
+                    push_yaml(&mut out, &raw);
+                }
             }
             Item::Error { source, message } => {
                 out.errors.push(format!("{}: {message}", at(&source)))
