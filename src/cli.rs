@@ -58,6 +58,11 @@ pub struct CertsArgs {
     /// The key algorithm.
     #[arg(long, value_enum, default_value_t = crate::certs::KeyType::EcdsaP256)]
     pub key_type: crate::certs::KeyType,
+
+    /// More DNS names or IP addresses for the serving certificate (e.g. 127.0.0.1 for a
+    /// webhook run outside the cluster).
+    #[arg(long = "dns-name", value_delimiter = ',', value_name = "NAME")]
+    pub dns_names: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,12 +40,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// NAME.NS.svc.cluster.local.
 fn write_certs(args: &CertsArgs) -> anyhow::Result<()> {
     let (service, ns) = (&args.service, &args.namespace);
-    let names = vec![
+    let mut names = vec![
         service.clone(),
         format!("{service}.{ns}"),
         format!("{service}.{ns}.svc"),
         format!("{service}.{ns}.svc.cluster.local"),
     ];
+    names.extend(args.dns_names.iter().cloned());
     let files = ["ca.crt", "ca.key", "tls.crt", "tls.key"];
     let existing: Vec<&str> = files
         .iter()
