@@ -11,6 +11,10 @@ use crate::manifests::{Item, parse_text};
 
 /// The files of the kustomize base, in the order `deploy/kustomization.yaml` lists them.
 pub const DEPLOY_FILES: &[(&str, &str)] = &[
+    (
+        "crds/policyreports.yaml",
+        include_str!("../deploy/crds/policyreports.yaml"),
+    ),
     ("namespace.yaml", include_str!("../deploy/namespace.yaml")),
     (
         "serviceaccount.yaml",
@@ -22,6 +26,7 @@ pub const DEPLOY_FILES: &[(&str, &str)] = &[
     ("pdb.yaml", include_str!("../deploy/pdb.yaml")),
     ("service.yaml", include_str!("../deploy/service.yaml")),
     ("webhooks.yaml", include_str!("../deploy/webhooks.yaml")),
+    ("audit.yaml", include_str!("../deploy/audit.yaml")),
 ];
 
 /// The namespace the files are written for.
@@ -182,6 +187,8 @@ mod tests {
         assert_eq!(
             kinds,
             [
+                "CustomResourceDefinition",
+                "CustomResourceDefinition",
                 "Namespace",
                 "ServiceAccount",
                 "ClusterRole",
@@ -191,11 +198,17 @@ mod tests {
                 "PodDisruptionBudget",
                 "Service",
                 "ValidatingWebhookConfiguration",
-                "MutatingWebhookConfiguration"
+                "MutatingWebhookConfiguration",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "CronJob"
             ]
         );
+        // From here on, index as if the two CRDs were not there.
+        let all: Vec<Value> = all.into_iter().skip(2).collect();
         let expected = base64::engine::general_purpose::STANDARD.encode(&options().ca_pem);
-        for webhook_config in &all[8..] {
+        for webhook_config in &all[8..10] {
             assert!(webhook_config["metadata"].get("annotations").is_none());
             let webhook = &webhook_config["webhooks"][0];
             assert_eq!(webhook["clientConfig"]["caBundle"], expected.as_str());
@@ -216,7 +229,7 @@ mod tests {
         })
         .expect("renders");
         assert!(!text.contains("bulwark-system"), "{text}");
-        let all = docs(&text);
+        let all: Vec<Value> = docs(&text).into_iter().skip(2).collect();
         assert_eq!(all[0]["metadata"]["name"], "admission");
         assert_eq!(all[3]["subjects"][0]["namespace"], "admission");
         assert_eq!(

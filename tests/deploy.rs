@@ -12,6 +12,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -100,6 +101,7 @@ fn every_object_under_deploy_decodes_strictly_into_its_type() {
             ("v1", "ConfigMap") => strict::<ConfigMap>(&doc),
             ("v1", "Service") => strict::<Service>(&doc),
             ("apps/v1", "Deployment") => strict::<Deployment>(&doc),
+            ("batch/v1", "CronJob") => strict::<CronJob>(&doc),
             ("policy/v1", "PodDisruptionBudget") => strict::<PodDisruptionBudget>(&doc),
             ("rbac.authorization.k8s.io/v1", "ClusterRole") => strict::<ClusterRole>(&doc),
             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {

@@ -75,6 +75,14 @@ start_bulwark() {
 : > "$out/bulwark.log"
 start_bulwark
 
+stage "deploy/ is accepted by the API server (kubectl apply -k deploy/ --dry-run=server)"
+# A dry run creates nothing, so the namespaced objects need the namespace to exist already.
+k apply -f "$root/deploy/namespace.yaml"
+k apply -k "$root/deploy" --dry-run=server
+if [ $KRC = 0 ] && has "$KOUT" "deployment.apps/bulwark created (server dry run)" && has "$KOUT" "validatingwebhookconfiguration.admissionregistration.k8s.io/bulwark-validate created (server dry run)"; then
+  pass "kustomize base accepted"
+else fail "kubectl apply -k deploy/: $KOUT"; fi
+
 stage "apply bulwark's webhook configurations"
 "$BULWARK" manifests --ca "$certs/ca.crt" --webhook-url "https://127.0.0.1:$PORT" > "$RUN/bulwark-webhooks.yaml"
 k apply -f "$here/manifests/namespaces.yaml"
