@@ -11,6 +11,7 @@
 pub mod containers;
 pub mod decide;
 pub mod image;
+pub mod keypair;
 pub mod policy;
 pub mod registry;
 pub mod rules;

@@ -69,6 +69,64 @@ pub(crate) mod testing {
         }))
     }
 
+    /// Test-only private keys (see `tests/fixtures/tls/README.md`).
+    pub mod keys {
+        pub const RSA_PKCS8: &str = include_str!("../../../tests/fixtures/tls/rsa-2048.pkcs8.key");
+        pub const RSA_PKCS1: &str = include_str!("../../../tests/fixtures/tls/rsa-2048.pkcs1.key");
+        pub const RSA_ENCRYPTED: &str =
+            include_str!("../../../tests/fixtures/tls/rsa-2048.encrypted.key");
+        pub const RSA_OTHER: &str = include_str!("../../../tests/fixtures/tls/rsa-other.pkcs8.key");
+        pub const P256_PKCS8: &str = include_str!("../../../tests/fixtures/tls/ec-p256.pkcs8.key");
+        pub const P256_SEC1: &str = include_str!("../../../tests/fixtures/tls/ec-p256.sec1.key");
+        pub const P384_PKCS8: &str = include_str!("../../../tests/fixtures/tls/ec-p384.pkcs8.key");
+        pub const P384_SEC1: &str = include_str!("../../../tests/fixtures/tls/ec-p384.sec1.key");
+        pub const P521_SEC1: &str = include_str!("../../../tests/fixtures/tls/ec-p521.sec1.key");
+        pub const ED25519_PKCS8: &str =
+            include_str!("../../../tests/fixtures/tls/ed25519.pkcs8.key");
+    }
+
+    /// The `now` every rule test runs at (2023-11-14).
+    pub const NOW: i64 = 1_700_000_000;
+    pub const DAY: i64 = 86_400;
+
+    fn time(unix: i64) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(unix).expect("a valid time")
+    }
+
+    fn leaf_params(not_before: i64, not_after: i64) -> rcgen::CertificateParams {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["shop.example.com".to_string()]).expect("params");
+        params.not_before = time(not_before);
+        params.not_after = time(not_after);
+        params
+    }
+
+    /// A self-signed certificate for the PKCS#8 key `key_pem`, valid between two instants.
+    pub fn mk_cert(key_pem: &str, not_before: i64, not_after: i64) -> String {
+        let key = rcgen::KeyPair::from_pem(key_pem).expect("a PKCS#8 test key");
+        leaf_params(not_before, not_after)
+            .self_signed(&key)
+            .expect("certificate")
+            .pem()
+    }
+
+    /// A leaf for `key_pem` valid for a year around [`NOW`], signed by a fresh intermediate CA
+    /// valid between two instants: `(leaf, intermediate)`.
+    pub fn mk_chain(key_pem: &str, ca_not_before: i64, ca_not_after: i64) -> (String, String) {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca = rcgen::CertificateParams::default();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.not_before = time(ca_not_before);
+        ca.not_after = time(ca_not_after);
+        let ca_cert = ca.self_signed(&ca_key).expect("CA");
+        let issuer = rcgen::Issuer::new(ca, &ca_key);
+        let key = rcgen::KeyPair::from_pem(key_pem).expect("a PKCS#8 test key");
+        let leaf = leaf_params(NOW - 180 * DAY, NOW + 180 * DAY)
+            .signed_by(&key, &issuer)
+            .expect("leaf");
+        (leaf.pem(), ca_cert.pem())
+    }
+
     /// A pod spec with one container built from `container` (name `web` unless given).
     pub fn one(container: Value) -> Value {
         let mut c = json!({"name": "web", "image": "shop/web:1.0"});
