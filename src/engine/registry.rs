@@ -100,6 +100,11 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::env_secret_literal::SPEC,
     &rules::no_default_namespace::SPEC,
     &rules::recommended_labels::SPEC,
+    // ConfigMap and Secret
+    &rules::configmap_no_secrets::SPEC,
+    &rules::configmap_size::SPEC,
+    &rules::secret_tls_valid::SPEC,
+    &rules::secret_dockerconfig_valid::SPEC,
 ];
 
 /// Looks a rule up by id.

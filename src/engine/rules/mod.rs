@@ -1,6 +1,8 @@
 //! One file per rule, named after its id. Each exports `SPEC` and is listed once in
 //! `registry.rs`.
 
+pub mod configmap_no_secrets;
+pub mod configmap_size;
 pub mod container_liveness_probe;
 pub mod container_readiness_probe;
 pub mod container_resources_limits;
@@ -23,6 +25,8 @@ pub mod recommended_labels;
 pub mod replicas_minimum;
 pub mod rolling_update_zero_downtime;
 pub mod run_as_non_root;
+pub mod secret_dockerconfig_valid;
+pub mod secret_tls_valid;
 pub mod termination_grace_covers_prestop;
 
 #[cfg(test)]
@@ -125,6 +129,42 @@ pub(crate) mod testing {
             .signed_by(&key, &issuer)
             .expect("leaf");
         (leaf.pem(), ca_cert.pem())
+    }
+
+    /// A Secret in namespace `shop` of `type_`, with `data` given as plain text (encoded here).
+    pub fn mk_secret(type_: &str, data: Value) -> Object {
+        use base64::Engine as _;
+        let encoded: serde_json::Map<String, Value> = data
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let text = v.as_str().unwrap_or_default();
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                (k.clone(), Value::String(b64))
+            })
+            .collect();
+        object(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "type": type_, "data": encoded
+        }))
+    }
+
+    /// A ConfigMap in namespace `shop` with the given `data`.
+    pub fn mk_configmap(data: Value) -> Object {
+        object(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "web", "namespace": "shop"}, "data": data
+        }))
+    }
+
+    /// A `kubernetes.io/tls` Secret with the given certificate chain and key PEM.
+    pub fn mk_tls_secret(cert_pem: &str, key_pem: &str) -> Object {
+        mk_secret(
+            "kubernetes.io/tls",
+            json!({"tls.crt": cert_pem, "tls.key": key_pem}),
+        )
     }
 
     /// A pod spec with one container built from `container` (name `web` unless given).
