@@ -42,6 +42,8 @@ fn compliant_of(object: &Value) -> Value {
         (Some("ConfigMap"), _) => compliant_configmap(),
         (Some("Secret"), Some("kubernetes.io/dockerconfigjson")) => compliant_pull_secret(),
         (Some("Secret"), _) => compliant_tls_secret(),
+        (Some("Ingress"), _) => compliant_ingress(),
+        (Some("Service"), _) => compliant_service(),
         other => panic!("no compliant object for {other:?}"),
     }
 }
@@ -56,6 +58,18 @@ fn patched(mut object: Value, ops: Value) -> Value {
 fn cases() -> Vec<Case> {
     let mut big = compliant_configmap();
     big["data"]["catalog.json"] = json!("x".repeat(950_000));
+    let nginx_on_traefik = patched(
+        compliant_ingress(),
+        json!([
+            {"op": "replace", "path": "/spec/ingressClassName", "value": "traefik"},
+            {"op": "add", "path": "/metadata/annotations", "value": {
+                "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
+                "traefik.ingress.kubernetes.io/router.entrypoints": "websecure"}}
+        ]),
+    );
+    let mut public_lb = compliant_service();
+    public_lb["spec"]["type"] = json!("LoadBalancer");
+    public_lb["metadata"]["annotations"] = json!({"bulwark.dev/exposure": "public"});
     vec![
         case(
             "configmap-no-secrets",
@@ -108,6 +122,51 @@ fn cases() -> Vec<Case> {
             pull_secret("registry.example.com robot:Rg7-pull-token-x81"),
             ".dockerconfigjson is not JSON",
         ),
+        case(
+            "ingress-class-name",
+            "an Ingress without a class",
+            patched(
+                compliant_ingress(),
+                json!([{"op": "remove", "path": "/spec/ingressClassName"}]),
+            ),
+            "sets no spec.ingressClassName",
+        ),
+        case(
+            "ingress-path-type",
+            "an ImplementationSpecific path",
+            patched(
+                compliant_ingress(),
+                json!([{"op": "replace", "path": "/spec/rules/0/http/paths/0/pathType", "value": "ImplementationSpecific"}]),
+            ),
+            "path / has pathType ImplementationSpecific",
+        ),
+        case(
+            "ingress-tls",
+            "a host without TLS",
+            patched(
+                compliant_ingress(),
+                json!([{"op": "replace", "path": "/spec/rules/0/host", "value": "shop.example.org"}]),
+            ),
+            "host shop.example.org has no TLS",
+        ),
+        case(
+            "ingress-controller-annotations",
+            "nginx annotations on a traefik Ingress",
+            nginx_on_traefik,
+            "annotation nginx.ingress.kubernetes.io/rewrite-target is for the nginx ingress controller, but this Ingress has class traefik",
+        ),
+        Case {
+            passing: public_lb,
+            ..case(
+                "service-type-internal",
+                "a LoadBalancer without the public-exposure annotation",
+                patched(
+                    compliant_service(),
+                    json!([{"op": "add", "path": "/spec/type", "value": "LoadBalancer"}]),
+                ),
+                "type LoadBalancer provisions a cloud load balancer",
+            )
+        },
     ]
 }
 
@@ -196,7 +255,7 @@ async fn every_rule_that_does_not_judge_workloads_has_a_case() {
         assert!(covered.contains(&spec.id), "no HTTP case for {}", spec.id);
         count += 1;
     }
-    assert_eq!(count, 4);
+    assert_eq!(count, 9);
 }
 
 #[tokio::test]

@@ -105,6 +105,12 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::configmap_size::SPEC,
     &rules::secret_tls_valid::SPEC,
     &rules::secret_dockerconfig_valid::SPEC,
+    // Ingress and Service
+    &rules::ingress_class_name::SPEC,
+    &rules::ingress_path_type::SPEC,
+    &rules::ingress_tls::SPEC,
+    &rules::ingress_controller_annotations::SPEC,
+    &rules::service_type_internal::SPEC,
 ];
 
 /// Looks a rule up by id.

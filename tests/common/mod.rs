@@ -329,3 +329,24 @@ pub fn compliant_configmap() -> Value {
         "data": {"LOG_LEVEL": "info", "DB_HOST": "db.shop.svc", "PASSWORD_FILE": "/run/secrets/db"}
     })
 }
+
+pub fn compliant_ingress() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("checkout"),
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["*.example.com"], "secretName": "wildcard-tls"}],
+            "rules": [{"host": "shop.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "checkout", "port": {"name": "http"}}}}
+            ]}}]
+        }
+    })
+}
+
+pub fn compliant_service() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": meta("checkout"),
+        "spec": {"selector": {"app.kubernetes.io/name": "checkout"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
+    })
+}

@@ -12,6 +12,10 @@ pub mod drop_all_capabilities;
 pub mod env_secret_literal;
 pub mod image_pull_policy_mutable_tag;
 pub mod image_tag_pinned;
+pub mod ingress_class_name;
+pub mod ingress_controller_annotations;
+pub mod ingress_path_type;
+pub mod ingress_tls;
 pub mod no_default_namespace;
 pub mod no_host_namespaces;
 pub mod no_host_path;
@@ -27,6 +31,7 @@ pub mod rolling_update_zero_downtime;
 pub mod run_as_non_root;
 pub mod secret_dockerconfig_valid;
 pub mod secret_tls_valid;
+pub mod service_type_internal;
 pub mod termination_grace_covers_prestop;
 
 #[cfg(test)]
@@ -71,6 +76,53 @@ pub(crate) mod testing {
             "metadata": {"name": "nightly", "namespace": "shop"},
             "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}}
         }))
+    }
+
+    /// A Secret in namespace `shop` of `type_`, with `data` given as plain text (encoded here).
+    pub fn mk_secret(type_: &str, data: Value) -> Object {
+        use base64::Engine as _;
+        let encoded: serde_json::Map<String, Value> = data
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let text = v.as_str().unwrap_or_default();
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                (k.clone(), Value::String(b64))
+            })
+            .collect();
+        object(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "type": type_, "data": encoded
+        }))
+    }
+
+    /// A ConfigMap in namespace `shop` with the given `data`.
+    pub fn mk_configmap(data: Value) -> Object {
+        object(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "web", "namespace": "shop"}, "data": data
+        }))
+    }
+
+    /// An object of `kind` (`apiVersion` from the catalog) named `web` in namespace `shop`, with
+    /// `fields` laid over it (`spec`, `rules`, `metadata`, ...).
+    pub fn mk(kind: Kind, fields: Value) -> Object {
+        let mut value = json!({
+            "apiVersion": kind.api_version(), "kind": kind.name(),
+            "metadata": {"name": "web", "namespace": "shop"}
+        });
+        merge(&mut value, fields);
+        object(value)
+    }
+
+    /// An Ingress in namespace `shop` with the given spec and annotations.
+    pub fn mk_ingress(spec: Value, annotations: Value) -> Object {
+        mk(
+            Kind::Ingress,
+            json!({"metadata": {"annotations": annotations}, "spec": spec}),
+        )
     }
 
     /// Test-only private keys (see `tests/fixtures/tls/README.md`).
@@ -129,34 +181,6 @@ pub(crate) mod testing {
             .signed_by(&key, &issuer)
             .expect("leaf");
         (leaf.pem(), ca_cert.pem())
-    }
-
-    /// A Secret in namespace `shop` of `type_`, with `data` given as plain text (encoded here).
-    pub fn mk_secret(type_: &str, data: Value) -> Object {
-        use base64::Engine as _;
-        let encoded: serde_json::Map<String, Value> = data
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                let text = v.as_str().unwrap_or_default();
-                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
-                (k.clone(), Value::String(b64))
-            })
-            .collect();
-        object(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "web", "namespace": "shop"},
-            "type": type_, "data": encoded
-        }))
-    }
-
-    /// A ConfigMap in namespace `shop` with the given `data`.
-    pub fn mk_configmap(data: Value) -> Object {
-        object(json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "web", "namespace": "shop"}, "data": data
-        }))
     }
 
     /// A `kubernetes.io/tls` Secret with the given certificate chain and key PEM.
