@@ -44,6 +44,11 @@ fn compliant_of(object: &Value) -> Value {
         (Some("Secret"), _) => compliant_tls_secret(),
         (Some("Ingress"), _) => compliant_ingress(),
         (Some("Service"), _) => compliant_service(),
+        (Some("HorizontalPodAutoscaler"), _) => compliant_hpa(),
+        (Some("PodDisruptionBudget"), _) => compliant_pdb(),
+        (Some("NetworkPolicy"), _) => compliant_network_policy(),
+        (Some("Role"), _) => compliant_role(),
+        (Some("ClusterRole"), _) => compliant_cluster_role(),
         other => panic!("no compliant object for {other:?}"),
     }
 }
@@ -167,6 +172,69 @@ fn cases() -> Vec<Case> {
                 "type LoadBalancer provisions a cloud load balancer",
             )
         },
+        case(
+            "hpa-replica-range",
+            "an HPA whose floor is one replica",
+            patched(
+                compliant_hpa(),
+                json!([{"op": "remove", "path": "/spec/minReplicas"}]),
+            ),
+            "minReplicas is 1 (unset means 1)",
+        ),
+        case(
+            "hpa-behavior",
+            "an HPA without behavior",
+            patched(
+                compliant_hpa(),
+                json!([{"op": "remove", "path": "/spec/behavior"}]),
+            ),
+            "has no behavior",
+        ),
+        case(
+            "pdb-allows-disruption",
+            "a PDB with maxUnavailable 0",
+            patched(
+                compliant_pdb(),
+                json!([{"op": "remove", "path": "/spec/minAvailable"}, {"op": "add", "path": "/spec/maxUnavailable", "value": 0}]),
+            ),
+            "maxUnavailable is 0",
+        ),
+        case(
+            "netpol-egress-dns",
+            "egress to the database but not to DNS",
+            patched(
+                compliant_network_policy(),
+                json!([{"op": "remove", "path": "/spec/egress/0"}]),
+            ),
+            "allows no DNS over UDP or TCP",
+        ),
+        case(
+            "netpol-egress-policy-type",
+            "egress rules with only Ingress in policyTypes",
+            patched(
+                compliant_network_policy(),
+                json!([{"op": "replace", "path": "/spec/policyTypes", "value": ["Ingress"]}]),
+            ),
+            "policyTypes lists only Ingress",
+        ),
+        case(
+            "rbac-secrets-access",
+            "a ClusterRole that reads all Secrets",
+            patched(
+                compliant_cluster_role(),
+                json!([{"op": "add", "path": "/rules/-", "value": {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}}]),
+            ),
+            "rules[1] grants get, list, watch on every Secret",
+        ),
+        case(
+            "rbac-wildcards",
+            "a Role with every verb",
+            patched(
+                compliant_role(),
+                json!([{"op": "replace", "path": "/rules/0/verbs", "value": ["*"]}]),
+            ),
+            "rules[0].verbs has *",
+        ),
     ]
 }
 
@@ -255,7 +323,7 @@ async fn every_rule_that_does_not_judge_workloads_has_a_case() {
         assert!(covered.contains(&spec.id), "no HTTP case for {}", spec.id);
         count += 1;
     }
-    assert_eq!(count, 9);
+    assert_eq!(count, 16);
 }
 
 #[tokio::test]
@@ -286,6 +354,45 @@ async fn the_answer_follows_the_policy_file_and_a_capped_finding_stays_capped() 
                 case.name
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn params_from_a_policy_file_reach_the_rules() {
+    let policy = Policy::layered(
+        "params.yaml",
+        r#"apiVersion: bulwark.dev/v1
+kind: Policy
+rules:
+  configmap-size: { params: { max_bytes: 50 } }
+  configmap-no-secrets: { params: { name_patterns: [LOG_LEVEL] } }
+  secret-tls-valid: { params: { min_days: 120 } }
+  ingress-controller-annotations:
+    params:
+      class_prefixes:
+        nginx: []
+        nginx-internal: [nginx.ingress.kubernetes.io/]
+  hpa-replica-range: { params: { headroom: 10 } }
+"#,
+    )
+    .expect("policy");
+    let server = TestServer::start(policy).await;
+    let mut internal = compliant_ingress();
+    internal["spec"]["ingressClassName"] = json!("nginx-internal");
+    internal["metadata"]["annotations"] =
+        json!({"traefik.ingress.kubernetes.io/router.tls": "true"});
+    let expectations = [
+        (compliant_configmap(), "configmap-size", "warn"),
+        (compliant_configmap(), "configmap-no-secrets", "deny"),
+        (compliant_tls_secret(), "secret-tls-valid", "warn"),
+        (internal, "ingress-controller-annotations", "warn"),
+        (compliant_hpa(), "hpa-replica-range", "warn"),
+    ];
+    for (object, rule, action) in expectations {
+        let response = server
+            .validate(&review(&object, "CREATE", namespace_of(&object)))
+            .await;
+        assert!(shows(&response, rule, action), "{rule}: {response}");
     }
 }
 

@@ -111,6 +111,14 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::ingress_tls::SPEC,
     &rules::ingress_controller_annotations::SPEC,
     &rules::service_type_internal::SPEC,
+    // Autoscaling, disruption, network, RBAC
+    &rules::hpa_replica_range::SPEC,
+    &rules::hpa_behavior::SPEC,
+    &rules::pdb_allows_disruption::SPEC,
+    &rules::netpol_egress_dns::SPEC,
+    &rules::netpol_egress_policy_type::SPEC,
+    &rules::rbac_secrets_access::SPEC,
+    &rules::rbac_wildcards::SPEC,
 ];
 
 /// Looks a rule up by id.

@@ -350,3 +350,61 @@ pub fn compliant_service() -> Value {
                  "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
     })
 }
+
+pub fn compliant_hpa() -> Value {
+    json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta("checkout"),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+            "minReplicas": 3, "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
+                         "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]}}
+        }
+    })
+}
+
+pub fn compliant_pdb() -> Value {
+    json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta("checkout"),
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}}}
+    })
+}
+
+/// The seed's NetworkPolicy: ingress from the ingress controller, egress to DNS and the database.
+pub fn compliant_network_policy() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("checkout"),
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}],
+            "egress": [
+                {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                 "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgres"}}}],
+                 "ports": [{"protocol": "TCP", "port": 5432}]}
+            ]
+        }
+    })
+}
+
+/// The seed's Role: read its own ConfigMaps and one named Secret.
+pub fn compliant_role() -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("checkout"),
+        "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["checkout-db"], "verbs": ["get"]}
+        ]
+    })
+}
+
+pub fn compliant_cluster_role() -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "checkout-nodes", "labels": labels()},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
+    })
+}
