@@ -11,6 +11,7 @@
 pub mod containers;
 pub mod decide;
 pub mod image;
+pub mod keypair;
 pub mod mutations;
 pub mod policy;
 pub mod quantity;

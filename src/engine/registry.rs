@@ -100,6 +100,25 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::env_secret_literal::SPEC,
     &rules::no_default_namespace::SPEC,
     &rules::recommended_labels::SPEC,
+    // ConfigMap and Secret
+    &rules::configmap_no_secrets::SPEC,
+    &rules::configmap_size::SPEC,
+    &rules::secret_tls_valid::SPEC,
+    &rules::secret_dockerconfig_valid::SPEC,
+    // Ingress and Service
+    &rules::ingress_class_name::SPEC,
+    &rules::ingress_path_type::SPEC,
+    &rules::ingress_tls::SPEC,
+    &rules::ingress_controller_annotations::SPEC,
+    &rules::service_type_internal::SPEC,
+    // Autoscaling, disruption, network, RBAC
+    &rules::hpa_replica_range::SPEC,
+    &rules::hpa_behavior::SPEC,
+    &rules::pdb_allows_disruption::SPEC,
+    &rules::netpol_egress_dns::SPEC,
+    &rules::netpol_egress_policy_type::SPEC,
+    &rules::rbac_secrets_access::SPEC,
+    &rules::rbac_wildcards::SPEC,
 ];
 
 /// Looks a rule up by id.

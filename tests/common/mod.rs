@@ -199,6 +199,23 @@ pub fn compliant_cronjob() -> Value {
     })
 }
 
+/// Where a rule's finding shows up in a response, for the action it has.
+pub fn shows(response: &Value, rule: &str, action: &str) -> bool {
+    let tag = format!("[{rule}]");
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    let warnings = response["warnings"].as_array().cloned().unwrap_or_default();
+    let warned = warnings
+        .iter()
+        .any(|w| w.as_str().is_some_and(|w| w.starts_with(&tag)));
+    let annotated = response["auditAnnotations"].get(rule).is_some();
+    match action {
+        "deny" => response["allowed"] == false && message.contains(&tag) && !warned,
+        "warn" => warned && !message.contains(&tag),
+        "audit" => response["allowed"] == true && annotated && !warned,
+        _ => unreachable!(),
+    }
+}
+
 /// Where the pod spec sits in an object, as a JSON pointer.
 pub fn pod_spec_pointer(object: &Value) -> &'static str {
     match object["kind"].as_str() {
@@ -243,4 +260,151 @@ pub fn documents(path: &std::path::Path) -> Vec<Value> {
         .into_iter()
         .filter(|d| d.is_object())
         .collect()
+}
+
+// === other kinds ===
+
+/// Test-only private keys (see `tests/fixtures/tls/README.md`).
+pub const RSA_KEY: &str = include_str!("../fixtures/tls/rsa-2048.pkcs8.key");
+pub const RSA_KEY_PKCS1: &str = include_str!("../fixtures/tls/rsa-2048.pkcs1.key");
+pub const RSA_OTHER_KEY: &str = include_str!("../fixtures/tls/rsa-other.pkcs8.key");
+pub const RSA_ENCRYPTED_KEY: &str = include_str!("../fixtures/tls/rsa-2048.encrypted.key");
+pub const EC_KEY: &str = include_str!("../fixtures/tls/ec-p256.pkcs8.key");
+pub const EC_KEY_SEC1: &str = include_str!("../fixtures/tls/ec-p256.sec1.key");
+
+/// Standard base64, as Secret `data` and ConfigMap `binaryData` carry values.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A self-signed certificate for `shop.example.com` and the PKCS#8 key `key_pem`, valid from
+/// `from_days` to `to_days` around the real clock (the server judges with the real clock).
+pub fn certificate(key_pem: &str, from_days: i64, to_days: i64) -> String {
+    let key = rcgen::KeyPair::from_pem(key_pem).expect("a PKCS#8 test key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["shop.example.com".to_string()]).expect("params");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(from_days);
+    params.not_after = now + time::Duration::days(to_days);
+    params.self_signed(&key).expect("certificate").pem()
+}
+
+/// Metadata every compliant object of namespace `shop` carries.
+fn meta(name: &str) -> Value {
+    json!({"name": name, "namespace": "shop", "labels": labels()})
+}
+
+/// A `kubernetes.io/tls` Secret holding `cert` and `key` (PEM text, encoded here).
+pub fn tls_secret(cert: &str, key: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": meta("checkout-tls"),
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": b64(cert), "tls.key": b64(key)}
+    })
+}
+
+/// A TLS Secret valid for 90 days, with an ECDSA key in SEC1 form.
+pub fn compliant_tls_secret() -> Value {
+    tls_secret(&certificate(EC_KEY, -1, 90), EC_KEY_SEC1)
+}
+
+/// An image pull Secret holding `config` as its `.dockerconfigjson`.
+pub fn pull_secret(config: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": meta("registry"),
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": b64(config)}
+    })
+}
+
+pub fn compliant_pull_secret() -> Value {
+    let auth = b64("robot:Rg7-pull-token-x81");
+    pull_secret(&json!({"auths": {"registry.example.com": {"auth": auth}}}).to_string())
+}
+
+pub fn compliant_configmap() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("checkout-config"),
+        "data": {"LOG_LEVEL": "info", "DB_HOST": "db.shop.svc", "PASSWORD_FILE": "/run/secrets/db"}
+    })
+}
+
+pub fn compliant_ingress() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("checkout"),
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["*.example.com"], "secretName": "wildcard-tls"}],
+            "rules": [{"host": "shop.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "checkout", "port": {"name": "http"}}}}
+            ]}}]
+        }
+    })
+}
+
+pub fn compliant_service() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": meta("checkout"),
+        "spec": {"selector": {"app.kubernetes.io/name": "checkout"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
+    })
+}
+
+pub fn compliant_hpa() -> Value {
+    json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta("checkout"),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+            "minReplicas": 3, "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
+                         "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]}}
+        }
+    })
+}
+
+pub fn compliant_pdb() -> Value {
+    json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta("checkout"),
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}}}
+    })
+}
+
+/// The seed's NetworkPolicy: ingress from the ingress controller, egress to DNS and the database.
+pub fn compliant_network_policy() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("checkout"),
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}],
+            "egress": [
+                {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                 "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgres"}}}],
+                 "ports": [{"protocol": "TCP", "port": 5432}]}
+            ]
+        }
+    })
+}
+
+/// The seed's Role: read its own ConfigMaps and one named Secret.
+pub fn compliant_role() -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("checkout"),
+        "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["checkout-db"], "verbs": ["get"]}
+        ]
+    })
+}
+
+pub fn compliant_cluster_role() -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "checkout-nodes", "labels": labels()},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
+    })
 }

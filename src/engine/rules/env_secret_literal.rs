@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
 use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::secrets::name_looks_secret;
+use crate::engine::secrets::{name_looks_secret, value_is_placeholder};
 use crate::engine::{Context, Finding, Object};
 
 pub const ID: &str = "env-secret-literal";
@@ -26,12 +26,6 @@ struct Params {
 
 struct EnvSecretLiteral(Params);
 
-/// `$(OTHER_VAR)` only references another variable; it holds no secret itself.
-fn is_only_a_reference(value: &str) -> bool {
-    let v = value.trim();
-    v.starts_with("$(") && v.ends_with(')') && !v[2..v.len() - 1].contains(['$', '(', ')'])
-}
-
 impl Rule for EnvSecretLiteral {
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
         let Some(pod) = object.pod() else { return };
@@ -40,8 +34,9 @@ impl Rule for EnvSecretLiteral {
                 let Some(value) = var.value.as_deref() else {
                     continue;
                 };
-                if value.trim().is_empty()
-                    || is_only_a_reference(value)
+                // `$(OTHER_VAR)` only references another variable, and a switch such as
+                // MYSQL_ALLOW_EMPTY_PASSWORD=1 holds no secret.
+                if value_is_placeholder(value)
                     || !name_looks_secret(&var.name, &self.0.name_patterns)
                 {
                     continue;
@@ -93,6 +88,8 @@ mod tests {
             {"name": "API_TOKEN", "value": "$(TOKEN_FROM_SECRET)"},
             {"name": "PASSWORD_FILE", "value": "/run/secrets/db"},
             {"name": "EMPTY_SECRET", "value": ""},
+            {"name": "MYSQL_ALLOW_EMPTY_PASSWORD", "value": "1"},
+            {"name": "MYSQL_RANDOM_ROOT_PASSWORD", "value": "yes"},
             {"name": "LOG_LEVEL", "value": "debug"}
         ]}));
         assert!(run(ID, &mk_deployment(3, spec)).is_empty());

@@ -1,6 +1,8 @@
 //! One file per rule, named after its id. Each exports `SPEC` and is listed once in
 //! `registry.rs`.
 
+pub mod configmap_no_secrets;
+pub mod configmap_size;
 pub mod container_liveness_probe;
 pub mod container_readiness_probe;
 pub mod container_resources_limits;
@@ -8,21 +10,35 @@ pub mod container_resources_requests;
 pub mod dedicated_service_account;
 pub mod drop_all_capabilities;
 pub mod env_secret_literal;
+pub mod hpa_behavior;
+pub mod hpa_replica_range;
 pub mod image_pull_policy_mutable_tag;
 pub mod image_tag_pinned;
+pub mod ingress_class_name;
+pub mod ingress_controller_annotations;
+pub mod ingress_path_type;
+pub mod ingress_tls;
+pub mod netpol_egress_dns;
+pub mod netpol_egress_policy_type;
 pub mod no_default_namespace;
 pub mod no_host_namespaces;
 pub mod no_host_path;
 pub mod no_privilege_escalation;
 pub mod no_privileged;
+pub mod pdb_allows_disruption;
 pub mod pod_anti_affinity;
 pub mod prestop_hook;
 pub mod probes_distinct;
+pub mod rbac_secrets_access;
+pub mod rbac_wildcards;
 pub mod read_only_root_filesystem;
 pub mod recommended_labels;
 pub mod replicas_minimum;
 pub mod rolling_update_zero_downtime;
 pub mod run_as_non_root;
+pub mod secret_dockerconfig_valid;
+pub mod secret_tls_valid;
+pub mod service_type_internal;
 pub mod termination_grace_covers_prestop;
 
 #[cfg(test)]
@@ -67,6 +83,119 @@ pub(crate) mod testing {
             "metadata": {"name": "nightly", "namespace": "shop"},
             "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}}
         }))
+    }
+
+    /// A Secret in namespace `shop` of `type_`, with `data` given as plain text (encoded here).
+    pub fn mk_secret(type_: &str, data: Value) -> Object {
+        use base64::Engine as _;
+        let encoded: serde_json::Map<String, Value> = data
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let text = v.as_str().unwrap_or_default();
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                (k.clone(), Value::String(b64))
+            })
+            .collect();
+        object(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "type": type_, "data": encoded
+        }))
+    }
+
+    /// A ConfigMap in namespace `shop` with the given `data`.
+    pub fn mk_configmap(data: Value) -> Object {
+        object(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "web", "namespace": "shop"}, "data": data
+        }))
+    }
+
+    /// An object of `kind` (`apiVersion` from the catalog) named `web` in namespace `shop`, with
+    /// `fields` laid over it (`spec`, `rules`, `metadata`, ...).
+    pub fn mk(kind: Kind, fields: Value) -> Object {
+        let mut value = json!({
+            "apiVersion": kind.api_version(), "kind": kind.name(),
+            "metadata": {"name": "web", "namespace": "shop"}
+        });
+        merge(&mut value, fields);
+        object(value)
+    }
+
+    /// An Ingress in namespace `shop` with the given spec and annotations.
+    pub fn mk_ingress(spec: Value, annotations: Value) -> Object {
+        mk(
+            Kind::Ingress,
+            json!({"metadata": {"annotations": annotations}, "spec": spec}),
+        )
+    }
+
+    /// Test-only private keys (see `tests/fixtures/tls/README.md`).
+    pub mod keys {
+        pub const RSA_PKCS8: &str = include_str!("../../../tests/fixtures/tls/rsa-2048.pkcs8.key");
+        pub const RSA_PKCS1: &str = include_str!("../../../tests/fixtures/tls/rsa-2048.pkcs1.key");
+        pub const RSA_ENCRYPTED: &str =
+            include_str!("../../../tests/fixtures/tls/rsa-2048.encrypted.key");
+        pub const RSA_OTHER: &str = include_str!("../../../tests/fixtures/tls/rsa-other.pkcs8.key");
+        pub const P256_PKCS8: &str = include_str!("../../../tests/fixtures/tls/ec-p256.pkcs8.key");
+        pub const P256_SEC1: &str = include_str!("../../../tests/fixtures/tls/ec-p256.sec1.key");
+        pub const P384_PKCS8: &str = include_str!("../../../tests/fixtures/tls/ec-p384.pkcs8.key");
+        pub const P384_SEC1: &str = include_str!("../../../tests/fixtures/tls/ec-p384.sec1.key");
+        pub const P521_SEC1: &str = include_str!("../../../tests/fixtures/tls/ec-p521.sec1.key");
+        pub const ED25519_PKCS8: &str =
+            include_str!("../../../tests/fixtures/tls/ed25519.pkcs8.key");
+    }
+
+    /// The `now` every rule test runs at (2023-11-14).
+    pub const NOW: i64 = 1_700_000_000;
+    pub const DAY: i64 = 86_400;
+
+    fn time(unix: i64) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(unix).expect("a valid time")
+    }
+
+    fn leaf_params(not_before: i64, not_after: i64) -> rcgen::CertificateParams {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["shop.example.com".to_string()]).expect("params");
+        params.not_before = time(not_before);
+        params.not_after = time(not_after);
+        params
+    }
+
+    /// A self-signed certificate for the PKCS#8 key `key_pem`, valid between two instants.
+    pub fn mk_cert(key_pem: &str, not_before: i64, not_after: i64) -> String {
+        let key = rcgen::KeyPair::from_pem(key_pem).expect("a PKCS#8 test key");
+        leaf_params(not_before, not_after)
+            .self_signed(&key)
+            .expect("certificate")
+            .pem()
+    }
+
+    /// A leaf for `key_pem` valid for a year around [`NOW`], signed by a fresh intermediate CA
+    /// valid between two instants: `(leaf, intermediate)`.
+    pub fn mk_chain(key_pem: &str, ca_not_before: i64, ca_not_after: i64) -> (String, String) {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca = rcgen::CertificateParams::default();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.not_before = time(ca_not_before);
+        ca.not_after = time(ca_not_after);
+        let ca_cert = ca.self_signed(&ca_key).expect("CA");
+        let issuer = rcgen::Issuer::new(ca, &ca_key);
+        let key = rcgen::KeyPair::from_pem(key_pem).expect("a PKCS#8 test key");
+        let leaf = leaf_params(NOW - 180 * DAY, NOW + 180 * DAY)
+            .signed_by(&key, &issuer)
+            .expect("leaf");
+        (leaf.pem(), ca_cert.pem())
+    }
+
+    /// A `kubernetes.io/tls` Secret with the given certificate chain and key PEM.
+    pub fn mk_tls_secret(cert_pem: &str, key_pem: &str) -> Object {
+        mk_secret(
+            "kubernetes.io/tls",
+            json!({"tls.crt": cert_pem, "tls.key": key_pem}),
+        )
     }
 
     /// A pod spec with one container built from `container` (name `web` unless given).

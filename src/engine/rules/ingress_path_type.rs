@@ -1,0 +1,105 @@
+//! `ingress-path-type`: every Ingress path says how it matches, with `Prefix` or `Exact`.
+//!
+//! At admission only `ImplementationSpecific` can be seen: the API server rejects a path
+//! without `pathType` before any webhook runs. A manifest can still omit it, which the offline
+//! `check` will report through [`PathTypeProblem`] (k8s-openapi decodes a missing `pathType`
+//! as an empty string).
+
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::workload::Kind;
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "ingress-path-type";
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Kinds(&[Kind::Ingress]),
+    sees: &[Sees::Admission],
+    summary: "every path has pathType Prefix or Exact, not ImplementationSpecific",
+    why: "ImplementationSpecific matching differs from one controller to the next; Prefix is what you almost always want, so that /orders/123 matches /orders",
+    build: |_| Ok(Box::new(IngressPathType)),
+};
+
+struct IngressPathType;
+
+/// What is wrong with a path's `pathType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathTypeProblem {
+    ImplementationSpecific,
+}
+
+fn problem(path_type: &str) -> Option<PathTypeProblem> {
+    match path_type {
+        "ImplementationSpecific" => Some(PathTypeProblem::ImplementationSpecific),
+        // "" (omitted) is for the offline check; "Prefix" and "Exact" are what we ask for.
+        _ => None,
+    }
+}
+
+impl Rule for IngressPathType {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Object::Ingress(ingress) = object else {
+            return;
+        };
+        let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_ref());
+        for (i, rule) in rules.into_iter().flatten().enumerate() {
+            let paths = rule.http.as_ref().map(|h| h.paths.as_slice());
+            for (j, path) in paths.into_iter().flatten().enumerate() {
+                let Some(problem) = problem(&path.path_type) else {
+                    continue;
+                };
+                let shown = path.path.as_deref().unwrap_or("/");
+                let message = match problem {
+                    PathTypeProblem::ImplementationSpecific => format!(
+                        "path {shown} has pathType ImplementationSpecific, whose matching depends on the controller; use Prefix (or Exact for one URL)"
+                    ),
+                };
+                out.push(Finding::new(
+                    ID,
+                    format!("spec.rules[{i}].http.paths[{j}].pathType"),
+                    message,
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::{Value, json};
+
+    fn path(p: &str, path_type: &str) -> Value {
+        json!({"path": p, "pathType": path_type, "backend": {"service": {"name": "web", "port": {"number": 80}}}})
+    }
+
+    #[test]
+    fn flags_implementation_specific_paths_by_position() {
+        let ingress = mk_ingress(
+            json!({"rules": [
+                {"host": "a.example.com", "http": {"paths": [path("/", "Prefix")]}},
+                {"host": "b.example.com", "http": {"paths": [path("/api", "Exact"), path("/orders", "ImplementationSpecific")]}}
+            ]}),
+            json!({}),
+        );
+        let found = run(ID, &ingress);
+        assert_eq!(fields(&found), ["spec.rules[1].http.paths[1].pathType"]);
+        assert!(
+            found[0]
+                .message
+                .contains("path /orders has pathType ImplementationSpecific")
+        );
+    }
+
+    #[test]
+    fn passes_prefix_exact_and_leaves_a_missing_type_to_the_offline_check() {
+        let ingress = mk_ingress(
+            json!({"rules": [{"http": {"paths": [path("/", "Prefix"), path("/x", "Exact"),
+                {"path": "/y", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}),
+            json!({}),
+        );
+        assert!(run(ID, &ingress).is_empty());
+        assert!(run(ID, &mk_ingress(json!({}), json!({}))).is_empty());
+    }
+}

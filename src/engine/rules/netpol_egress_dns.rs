@@ -1,0 +1,149 @@
+//! `netpol-egress-dns`: a NetworkPolicy that restricts egress to some destinations also allows
+//! DNS (port 53 over UDP and TCP) somewhere.
+//!
+//! A policy that restricts egress and allows nothing at all is the default-deny baseline that
+//! other policies open up (an allow-dns policy among them); it is not judged, since policies
+//! add up and this one alone cannot know. The one that lists destinations and forgets DNS is
+//! the mistake.
+
+use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyPort};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::netpol_egress_policy_type::effective_policy_types;
+use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::workload::Kind;
+use crate::engine::{Context, Finding, Object};
+
+pub const ID: &str = "netpol-egress-dns";
+
+const DNS_PORT: i32 = 53;
+
+pub static SPEC: RuleSpec = RuleSpec {
+    id: ID,
+    scope: Scope::Kinds(&[Kind::NetworkPolicy]),
+    sees: &[Sees::Admission],
+    summary: "a policy that restricts egress allows port 53 (UDP and TCP) somewhere",
+    why: "once egress is restricted, a pod without a DNS allowance cannot resolve any hostname and every outbound call fails",
+    build: |_| Ok(Box::new(NetpolEgressDns)),
+};
+
+struct NetpolEgressDns;
+
+/// Whether one port entry lets DNS through for `protocol` (the API's default protocol is TCP).
+fn port_allows_dns(port: &NetworkPolicyPort, protocol: &str) -> bool {
+    if port.protocol.as_deref().unwrap_or("TCP") != protocol {
+        return false;
+    }
+    match &port.port {
+        // No port: every port of the protocol.
+        None => true,
+        Some(IntOrString::Int(n)) => {
+            *n == DNS_PORT
+                || port
+                    .end_port
+                    .is_some_and(|end| (*n..=end).contains(&DNS_PORT))
+        }
+        // A named port of the destination pods: CoreDNS calls its ports dns and dns-tcp.
+        Some(IntOrString::String(name)) => name.to_ascii_lowercase().contains("dns"),
+    }
+}
+
+/// Whether any rule lets DNS through for `protocol`; a rule without ports allows all ports.
+fn allows_dns(rules: &[NetworkPolicyEgressRule], protocol: &str) -> bool {
+    rules.iter().any(|rule| match rule.ports.as_deref() {
+        None | Some([]) => true,
+        Some(ports) => ports.iter().any(|p| port_allows_dns(p, protocol)),
+    })
+}
+
+impl Rule for NetpolEgressDns {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+        let Object::NetworkPolicy(policy) = object else {
+            return;
+        };
+        if !effective_policy_types(policy).contains(&"Egress") {
+            return;
+        }
+        let rules = policy
+            .spec
+            .as_ref()
+            .and_then(|s| s.egress.as_deref())
+            .unwrap_or_default();
+        if rules.is_empty() {
+            return;
+        }
+        let missing: Vec<&str> = ["UDP", "TCP"]
+            .into_iter()
+            .filter(|protocol| !allows_dns(rules, protocol))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        out.push(Finding::new(
+            ID,
+            "spec.egress",
+            format!(
+                "the policy restricts egress but allows no DNS over {}, so the selected pods cannot resolve names; add an egress rule to kube-dns (namespace kube-system, k8s-app: kube-dns) on port 53 over UDP and TCP",
+                missing.join(" or ")
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::*;
+    use serde_json::{Value, json};
+
+    fn egress(rules: Value) -> Object {
+        mk(
+            Kind::NetworkPolicy,
+            json!({"spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": rules}}),
+        )
+    }
+
+    fn to_db() -> Value {
+        json!({"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432}]})
+    }
+
+    #[test]
+    fn flags_egress_destinations_without_dns() {
+        let found = run(ID, &egress(json!([to_db()])));
+        assert_eq!(fields(&found), ["spec.egress"]);
+        assert!(found[0].message.contains("no DNS over UDP or TCP"));
+        let udp_only = egress(json!([to_db(), {"ports": [{"protocol": "UDP", "port": 53}]}]));
+        assert!(run(ID, &udp_only)[0].message.contains("no DNS over TCP"));
+        // Defaulted policy types count too.
+        let defaulted = mk(
+            Kind::NetworkPolicy,
+            json!({"spec": {"podSelector": {}, "egress": [to_db()]}}),
+        );
+        assert_eq!(run(ID, &defaulted).len(), 1);
+    }
+
+    #[test]
+    fn passes_dns_by_number_range_name_or_any_port() {
+        for dns in [
+            json!([{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]),
+            json!([{"ports": [{"protocol": "UDP", "port": 1, "endPort": 1024}, {"port": 53}]}]),
+            json!([{"ports": [{"protocol": "UDP", "port": "dns"}, {"protocol": "TCP", "port": "dns-tcp"}]}]),
+            json!([{"ports": [{"protocol": "UDP"}, {"protocol": "TCP"}]}]),
+            json!([{"to": [{"namespaceSelector": {}}]}]),
+        ] {
+            let mut rules = vec![to_db()];
+            rules.extend(dns.as_array().cloned().unwrap_or_default());
+            assert!(run(ID, &egress(Value::Array(rules))).is_empty(), "{dns}");
+        }
+    }
+
+    #[test]
+    fn leaves_deny_all_and_ingress_only_policies_alone() {
+        assert!(run(ID, &egress(json!([]))).is_empty());
+        let ingress_only = mk(
+            Kind::NetworkPolicy,
+            json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress"], "egress": [to_db()]}}),
+        );
+        assert!(run(ID, &ingress_only).is_empty());
+    }
+}
