@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::engine::workload::other_version;
 use crate::engine::{Kind, Object};
 
 /// Where a document came from.
@@ -31,6 +34,16 @@ pub enum Item {
         source: Source,
         raw: Value,
         typed: Result<Object, String>,
+    },
+    /// An object in a removed apiVersion whose kind bulwark does not read (or whose shape does
+    /// not fit the current version): only its apiVersion and metadata can be judged.
+    Unread {
+        source: Source,
+        api_version: String,
+        kind: String,
+        meta: Box<ObjectMeta>,
+        /// Why the other rules cannot read it.
+        note: String,
     },
     /// Not a Kubernetes object, or a kind bulwark does not read; `note` says which.
     Skipped { source: Source, note: String },
@@ -218,19 +231,52 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
                 });
                 return;
             };
-            let Some(k) = Kind::from_api_version(api_version, kind) else {
-                items.push(Item::Skipped {
-                    source,
-                    note: format!("{api_version} {kind} is not a kind bulwark checks"),
-                });
-                return;
-            };
-            let typed = Object::from_value(k, value.clone()).map_err(|e| {
+            let decode_error = |e: serde_json::Error| {
                 format!(
                     "cannot decode the {api_version} {kind}: {}",
                     crate::server::review::redact_values(&e.to_string())
                 )
-            });
+            };
+            let typed = match Kind::from_api_version(api_version, kind) {
+                Some(k) => Object::from_value(k, value.clone()).map_err(decode_error),
+                // An older or removed version: read it as the current one where it fits.
+                None => match other_version(api_version, kind) {
+                    None => {
+                        items.push(Item::Skipped {
+                            source,
+                            note: format!("{api_version} {kind} is not a kind bulwark checks"),
+                        });
+                        return;
+                    }
+                    Some(other) => match Object::from_other_version(&other, value.clone()) {
+                        Some(Ok(object)) => Ok(object),
+                        Some(Err(e)) if other.removed_in.is_none() => Err(decode_error(e)),
+                        unread => {
+                            let why = match (unread, other.replacement) {
+                                (Some(Err(e)), Some(new)) => format!(
+                                    "cannot be read as {new} ({})",
+                                    crate::server::review::redact_values(&e.to_string())
+                                ),
+                                _ => "is not a kind bulwark checks".to_string(),
+                            };
+                            let meta = map
+                                .get("metadata")
+                                .and_then(|m| serde_json::from_value(m.clone()).ok())
+                                .unwrap_or_default();
+                            items.push(Item::Unread {
+                                source,
+                                api_version: api_version.to_string(),
+                                kind: kind.to_string(),
+                                meta: Box::new(meta),
+                                note: format!(
+                                    "{api_version} {kind} {why}; only its apiVersion was checked"
+                                ),
+                            });
+                            return;
+                        }
+                    },
+                },
+            };
             items.push(Item::Object {
                 source,
                 raw: value,
@@ -263,6 +309,7 @@ mod tests {
                     ..
                 } => (source.line, "undecodable"),
                 Item::Skipped { source, .. } => (source.line, "skipped"),
+                Item::Unread { source, .. } => (source.line, "unread"),
                 Item::Error { source, .. } => (source.line, "error"),
             })
             .collect()
@@ -302,6 +349,25 @@ mod tests {
             )),
             [(1, "undecodable")]
         );
+    }
+
+    #[test]
+    fn older_api_versions_are_read_as_the_current_kind_where_they_fit() {
+        let text = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: {app: d}}\n    spec: {containers: [{name: a, image: a:1}]}\n---\napiVersion: rbac.authorization.k8s.io/v1beta1\nkind: RoleBinding\nmetadata: {name: rb, namespace: shop}\n---\napiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {scaleTargetRef: {kind: Deployment, name: d}, maxReplicas: 3}\n---\napiVersion: apps/v1beta2\nkind: Deployment\nmetadata: {name: bad}\nspec: {replicas: many}\n";
+        let items = parse_text("x.yaml", text);
+        assert_eq!(
+            lines(&items),
+            [(1, "object"), (9, "unread"), (13, "object"), (18, "unread")]
+        );
+        let Item::Unread { meta, note, .. } = &items[1] else {
+            panic!("unread")
+        };
+        assert_eq!(meta.namespace.as_deref(), Some("shop"));
+        assert!(note.contains("only its apiVersion"), "{note}");
+        let Item::Unread { note, .. } = &items[3] else {
+            panic!("unread")
+        };
+        assert!(note.contains("cannot be read as apps/v1"), "{note}");
     }
 
     #[test]

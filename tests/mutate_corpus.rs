@@ -48,6 +48,11 @@ fn every_corpus_manifest_mutates_cleanly_and_answers_its_rules() {
             // refuse them too. Only mutate what decodes.
             continue;
         };
+        // Older apiVersions are read as the current one for the rules; the webhook never sees
+        // them, so their round trip is not the mutations' business.
+        if raw.get("apiVersion").and_then(Value::as_str) != Some(&object.kind().api_version()) {
+            continue;
+        }
         objects += 1;
         let namespace = object
             .meta()

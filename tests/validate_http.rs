@@ -240,9 +240,10 @@ async fn every_rule_fails_and_passes_on_a_pod_and_a_controller() {
     }
     // Every admission rule of this issue has a case (the workload and namespaced tables).
     // Offline and bundle-only rules never fire in the webhook; `check` tests them.
-    let admission = bulwark::engine::registry::RULES
-        .iter()
-        .filter(|spec| spec.sees.contains(&bulwark::engine::registry::Sees::Admission));
+    let admission = bulwark::engine::registry::RULES.iter().filter(|spec| {
+        spec.sees
+            .contains(&bulwark::engine::registry::Sees::Admission)
+    });
     for spec in admission {
         assert!(tried.contains(spec.id), "no HTTP case for {}", spec.id);
     }

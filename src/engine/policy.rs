@@ -201,14 +201,27 @@ impl Policy {
     /// owns (its owner's template was judged; denying the Pod would be a silent outage).
     pub fn exempts_object(&self, object: &Object, namespace: Option<&str>) -> bool {
         let namespace = namespace.or(object.meta().namespace.as_deref());
-        namespace.is_some_and(|ns| self.exemptions.namespaces.iter().any(|e| e == ns))
+        self.exempts_namespace(namespace)
             || (object.kind() == super::Kind::Pod && object.has_controller_owner())
+    }
+
+    /// Whether objects in `namespace` are not judged at all.
+    pub fn exempts_namespace(&self, namespace: Option<&str>) -> bool {
+        namespace.is_some_and(|ns| self.exemptions.namespaces.iter().any(|e| e == ns))
     }
 
     /// The rules that the object's exemption annotation names.
     pub fn exempted_rules(&self, object: &Object) -> RuleExemption {
-        let Some(value) = object
-            .meta()
+        self.exempted_rules_of(object.meta())
+    }
+
+    /// The rules that the exemption annotation in `meta` names (for objects bulwark reads only
+    /// the metadata of).
+    pub fn exempted_rules_of(
+        &self,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> RuleExemption {
+        let Some(value) = meta
             .annotations
             .as_ref()
             .and_then(|a| a.get(&self.exemptions.annotation))

@@ -78,7 +78,7 @@ pub fn run(policy: &Policy, items: Vec<Item>, output: MutateOutput, now: i64) ->
                     push_yaml(&mut out, &raw);
                 }
             }
-            Item::Skipped { source, note } => {
+            Item::Skipped { source, note } | Item::Unread { source, note, .. } => {
                 out.notes.push(format!("{}: skipped: {note}", at(&source)))
             }
             Item::Error { source, message } => {
