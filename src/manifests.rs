@@ -197,7 +197,9 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
             start = n + 1;
             continue;
         }
-        if current.is_empty() && line.trim().is_empty() {
+        // A document's line is that of its first content line, not of a leading comment
+        // (`# Source: chart/templates/...` in Helm output).
+        if current.is_empty() && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
             start = n + 1;
             continue;
         }
@@ -320,7 +322,7 @@ mod tests {
         let text = "# Source: chart/templates/cm.yaml\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n# Source: chart/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n---\n";
         assert_eq!(
             lines(&parse_text("x.yaml", text)),
-            [(3, "object"), (8, "object")]
+            [(3, "object"), (9, "object")]
         );
     }
 
