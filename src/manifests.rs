@@ -54,12 +54,20 @@ pub enum Item {
 /// Reads every path; never stops at the first bad file.
 pub fn read_paths(paths: &[PathBuf]) -> Vec<Item> {
     let mut items = Vec::new();
+    visit_paths(paths, &mut |item| items.push(item));
+    items
+}
+
+/// Reads every path and hands each item to `out` as soon as it is parsed, so a caller that
+/// keeps only part of an item (the typed object, not the raw JSON) never holds every raw
+/// document at once.
+pub fn visit_paths(paths: &[PathBuf], out: &mut dyn FnMut(Item)) {
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => items.extend(parse_text("-", &text)),
-                Err(e) => items.push(error("-", 0, format!("cannot read standard input: {e}"))),
+                Ok(_) => visit_text("-", &text, out),
+                Err(e) => out(error("-", 0, format!("cannot read standard input: {e}"))),
             }
             continue;
         }
@@ -69,19 +77,16 @@ pub fn read_paths(paths: &[PathBuf]) -> Vec<Item> {
                     let name = file.display().to_string();
                     match std::fs::read(&file) {
                         Ok(bytes) => match String::from_utf8(bytes) {
-                            Ok(text) => items.extend(parse_text(&name, &text)),
-                            Err(_) => {
-                                items.push(error(&name, 0, "the file is not UTF-8 text".into()))
-                            }
+                            Ok(text) => visit_text(&name, &text, out),
+                            Err(_) => out(error(&name, 0, "the file is not UTF-8 text".into())),
                         },
-                        Err(e) => items.push(error(&name, 0, format!("cannot read: {e}"))),
+                        Err(e) => out(error(&name, 0, format!("cannot read: {e}"))),
                     }
                 }
             }
-            Err(e) => items.push(error(&path.display().to_string(), 0, e)),
+            Err(e) => out(error(&path.display().to_string(), 0, e)),
         }
     }
-    items
 }
 
 fn error(file: &str, line: usize, message: String) -> Item {
@@ -123,23 +128,30 @@ fn collect_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Splits a text into documents and parses each. JSON texts are one document.
 pub fn parse_text(file: &str, text: &str) -> Vec<Item> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items = Vec::new();
-    if file.ends_with(".json")
-        || text.trim_start().starts_with(['{', '[']) && serde_json::from_str::<Value>(text).is_ok()
-    {
+    visit_text(file, text, &mut |item| items.push(item));
+    items
+}
+
+/// [`parse_text`], handing each item to `out` as it is parsed.
+pub fn visit_text(file: &str, text: &str, out: &mut dyn FnMut(Item)) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // JSON is one document; flow-style YAML (KYAML) also starts with `{`, so text that is not
+    // valid JSON is read as YAML unless the file says `.json`.
+    if file.ends_with(".json") || text.trim_start().starts_with(['{', '[']) {
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => push_value(
-                &mut items,
-                Source {
+            Ok(value) => {
+                let source = Source {
                     file: file.into(),
                     line: 1,
-                },
-                value,
-            ),
-            Err(e) => items.push(error(file, e.line(), format!("invalid JSON: {e}"))),
+                };
+                return push_value(out, source, value);
+            }
+            Err(e) if file.ends_with(".json") => {
+                return out(error(file, e.line(), format!("invalid JSON: {e}")));
+            }
+            Err(_) => {}
         }
-        return items;
     }
     for (line, chunk) in split_documents(text) {
         if chunk
@@ -153,18 +165,17 @@ pub fn parse_text(file: &str, text: &str) -> Vec<Item> {
             line,
         };
         match serde_saphyr::from_str::<Value>(&chunk) {
-            Ok(value) => push_value(&mut items, source, value),
+            Ok(value) => push_value(out, source, value),
             Err(e) => {
                 let at = e
                     .location()
                     .map_or(line, |l| line + l.line().saturating_sub(1) as usize);
                 let message = e.without_snippet().to_string();
                 let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-                items.push(error(file, at, format!("invalid YAML: {message}")));
+                out(error(file, at, format!("invalid YAML: {message}")));
             }
         }
     }
-    items
 }
 
 /// Splits YAML text at `---` document markers (and after `...` end markers); returns each
@@ -210,7 +221,7 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     docs
 }
 
-fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
+fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
     match &value {
         Value::Null => {}
         Value::Object(map) => {
@@ -222,12 +233,12 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
                 && kind.ends_with("List")
             {
                 for item in list {
-                    push_value(items, source.clone(), item.clone());
+                    push_value(out, source.clone(), item.clone());
                 }
                 return;
             }
             let (Some(api_version), Some(kind)) = (api_version, kind) else {
-                items.push(Item::Skipped {
+                out(Item::Skipped {
                     source,
                     note: "not a Kubernetes object (no apiVersion and kind)".into(),
                 });
@@ -244,7 +255,7 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
                 // An older or removed version: read it as the current one where it fits.
                 None => match other_version(api_version, kind) {
                     None => {
-                        items.push(Item::Skipped {
+                        out(Item::Skipped {
                             source,
                             note: format!("{api_version} {kind} is not a kind bulwark checks"),
                         });
@@ -265,7 +276,7 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
                                 .get("metadata")
                                 .and_then(|m| serde_json::from_value(m.clone()).ok())
                                 .unwrap_or_default();
-                            items.push(Item::Unread {
+                            out(Item::Unread {
                                 source,
                                 api_version: api_version.to_string(),
                                 kind: kind.to_string(),
@@ -279,13 +290,13 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
                     },
                 },
             };
-            items.push(Item::Object {
+            out(Item::Object {
                 source,
                 raw: value,
                 typed,
             });
         }
-        _ => items.push(Item::Skipped {
+        _ => out(Item::Skipped {
             source,
             note: "not a Kubernetes object (not a mapping)".into(),
         }),

@@ -36,8 +36,7 @@ pub struct FindingsFailed {
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     let policy = load_policy(&args.policy)?;
-    let items = manifests::read_paths(&args.paths);
-    let report = offline::check::run(&policy, items, offline::now());
+    let report = offline::check::run_paths(&policy, &args.paths, offline::now());
     let text = match args.output {
         CheckOutput::Text => report::text::render(&report, args.fail_on, color_stdout()),
         CheckOutput::Json => report.to_json(),

@@ -10,12 +10,14 @@
 //! as `warn` with its message prefixed `[would deny]`, exactly what the webhook answers in that
 //! mode, so `--fail-on deny` passes and `--fail-on warn` still fails on it.
 
+use std::path::PathBuf;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::rules::deprecated_api_version;
 use crate::engine::{Action, Context, Finding, Mode, Object, Policy, decide, evaluate};
-use crate::manifests::{Item, Source};
+use crate::manifests::{self, Item, Source};
 use crate::offline::report::{ErrorEntry, FindingEntry, ObjectEntry, ObjectRef, Report};
 
 /// A document that holds an object, as far as it could be read.
@@ -76,54 +78,62 @@ fn manifest_namespace(meta: &ObjectMeta) -> Option<&str> {
 
 /// Checks every object of `items` against `policy`.
 pub fn run(policy: &Policy, items: Vec<Item>, now: i64) -> Report {
+    check(policy, |out| items.into_iter().for_each(out), now)
+}
+
+/// Reads `paths` and checks every object in them against `policy`. Each raw document is
+/// dropped as soon as it is decoded: a run holds the typed objects, not the input twice.
+pub fn run_paths(policy: &Policy, paths: &[PathBuf], now: i64) -> Report {
+    check(policy, |out| manifests::visit_paths(paths, out), now)
+}
+
+fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> Report {
     let mut report = Report::default();
     let mut reads = Vec::new();
-    for item in items {
-        match item {
-            Item::Object {
+    feed(&mut |item| match item {
+        Item::Object {
+            source,
+            raw,
+            typed: Ok(object),
+        } => {
+            // Keep the apiVersion as written and let the rest of the raw document go.
+            let api_version = raw
+                .get("apiVersion")
+                .and_then(|v| v.as_str())
+                .map_or_else(|| object.kind().api_version(), String::from);
+            reads.push(Read::Typed {
                 source,
-                raw,
-                typed: Ok(object),
-            } => {
-                // Keep the apiVersion as written and let the rest of the raw document go.
-                let api_version = raw
-                    .get("apiVersion")
-                    .and_then(|v| v.as_str())
-                    .map_or_else(|| object.kind().api_version(), String::from);
-                reads.push(Read::Typed {
-                    source,
-                    api_version,
-                    object: Box::new(object),
-                });
-            }
-            Item::Object {
-                source,
-                typed: Err(message),
-                ..
-            } => report.errors.push(error(source, message)),
-            Item::Unread {
+                api_version,
+                object: Box::new(object),
+            });
+        }
+        Item::Object {
+            source,
+            typed: Err(message),
+            ..
+        } => report.errors.push(error(source, message)),
+        Item::Unread {
+            source,
+            api_version,
+            kind,
+            meta,
+            note,
+        } => {
+            report
+                .notes
+                .push(format!("{}:{}: {note}", source.file, source.line));
+            reads.push(Read::Unread {
                 source,
                 api_version,
                 kind,
                 meta,
-                note,
-            } => {
-                report
-                    .notes
-                    .push(format!("{}:{}: {note}", source.file, source.line));
-                reads.push(Read::Unread {
-                    source,
-                    api_version,
-                    kind,
-                    meta,
-                });
-            }
-            Item::Skipped { source, note } => report
-                .notes
-                .push(format!("{}:{}: skipped: {note}", source.file, source.line)),
-            Item::Error { source, message } => report.errors.push(error(source, message)),
+            });
         }
-    }
+        Item::Skipped { source, note } => report
+            .notes
+            .push(format!("{}:{}: skipped: {note}", source.file, source.line)),
+        Item::Error { source, message } => report.errors.push(error(source, message)),
+    });
 
     let index = BundleIndex::from_objects(
         Coverage::Partial,
