@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::Mode;
+pub use crate::offline::report::FailOn;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +32,10 @@ pub enum Command {
     Certs(CertsArgs),
     /// Print the deploy/ set (or only the webhook configurations) with caBundle filled in.
     Manifests(ManifestsArgs),
+    /// Check manifest files against the rules (CI, `helm template ... | bulwark check -f -`).
+    Check(CheckArgs),
+    /// List every rule and mutation: id, kinds, default action, where it fires, why.
+    Rules(RulesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +88,47 @@ pub struct ManifestsArgs {
     /// failurePolicy for both webhooks (default: Fail for validate, Ignore for mutate).
     #[arg(long, value_parser = ["Fail", "Ignore"])]
     pub failure_policy: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories of manifests (YAML or JSON); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// text: grouped by file and object; json: the report for tools; sarif: SARIF 2.1.0 for
+    /// code scanning; junit: JUnit XML for CI test views.
+    #[arg(long, short = 'o', value_enum, default_value_t = CheckOutput::Text)]
+    pub output: CheckOutput,
+
+    /// The weakest action that fails the run with exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Deny)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckOutput {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// text: for a terminal; markdown: the catalog as docs/rules.md holds it; json: for tools.
+    #[arg(long, short = 'o', value_enum, default_value_t = RulesOutput::Text)]
+    pub output: RulesOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesOutput {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,7 @@ pub fn render(options: &RenderOptions) -> Result<String, RenderError> {
         for item in parse_text(name, text) {
             let mut value = match item {
                 Item::Object { raw, .. } | Item::Skipped { raw: Some(raw), .. } => raw,
+                Item::Unread { raw, .. } => *raw,
                 Item::Skipped { raw: None, .. } => continue,
                 Item::Error { message, .. } => return Err(RenderError::Builtin(name, message)),
             };

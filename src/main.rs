@@ -13,7 +13,15 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bulwark: {error:#}");
-            ExitCode::from(2)
+            // Findings that fail a check are 1; usage, input and runtime errors are 2.
+            if error
+                .downcast_ref::<bulwark::run::FindingsFailed>()
+                .is_some()
+            {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::engine::workload::other_version;
 use crate::engine::{Kind, Object};
 
 /// Where a document came from.
@@ -32,8 +35,20 @@ pub enum Item {
         raw: Value,
         typed: Result<Object, String>,
     },
+    /// An object in a removed apiVersion whose kind bulwark does not read (or whose shape does
+    /// not fit the current version): only its apiVersion and metadata can be judged.
+    Unread {
+        source: Source,
+        api_version: String,
+        kind: String,
+        meta: Box<ObjectMeta>,
+        /// Why the other rules cannot read it.
+        note: String,
+        /// The document as written.
+        raw: Box<Value>,
+    },
     /// Not a Kubernetes object, or a kind bulwark does not read; `note` says which. `raw` is
-    /// the document when it is an object (so it can be passed on unchanged).
+    /// the document when it is an object, so `mutate` can pass it on unchanged.
     Skipped {
         source: Source,
         raw: Option<Value>,
@@ -46,12 +61,20 @@ pub enum Item {
 /// Reads every path; never stops at the first bad file.
 pub fn read_paths(paths: &[PathBuf]) -> Vec<Item> {
     let mut items = Vec::new();
+    visit_paths(paths, &mut |item| items.push(item));
+    items
+}
+
+/// Reads every path and hands each item to `out` as soon as it is parsed, so a caller that
+/// keeps only part of an item (the typed object, not the raw JSON) never holds every raw
+/// document at once.
+pub fn visit_paths(paths: &[PathBuf], out: &mut dyn FnMut(Item)) {
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => items.extend(parse_text("-", &text)),
-                Err(e) => items.push(error("-", 0, format!("cannot read standard input: {e}"))),
+                Ok(_) => visit_text("-", &text, out),
+                Err(e) => out(error("-", 0, format!("cannot read standard input: {e}"))),
             }
             continue;
         }
@@ -61,19 +84,16 @@ pub fn read_paths(paths: &[PathBuf]) -> Vec<Item> {
                     let name = file.display().to_string();
                     match std::fs::read(&file) {
                         Ok(bytes) => match String::from_utf8(bytes) {
-                            Ok(text) => items.extend(parse_text(&name, &text)),
-                            Err(_) => {
-                                items.push(error(&name, 0, "the file is not UTF-8 text".into()))
-                            }
+                            Ok(text) => visit_text(&name, &text, out),
+                            Err(_) => out(error(&name, 0, "the file is not UTF-8 text".into())),
                         },
-                        Err(e) => items.push(error(&name, 0, format!("cannot read: {e}"))),
+                        Err(e) => out(error(&name, 0, format!("cannot read: {e}"))),
                     }
                 }
             }
-            Err(e) => items.push(error(&path.display().to_string(), 0, e)),
+            Err(e) => out(error(&path.display().to_string(), 0, e)),
         }
     }
-    items
 }
 
 fn error(file: &str, line: usize, message: String) -> Item {
@@ -115,23 +135,30 @@ fn collect_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Splits a text into documents and parses each. JSON texts are one document.
 pub fn parse_text(file: &str, text: &str) -> Vec<Item> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut items = Vec::new();
-    if file.ends_with(".json")
-        || text.trim_start().starts_with(['{', '[']) && serde_json::from_str::<Value>(text).is_ok()
-    {
+    visit_text(file, text, &mut |item| items.push(item));
+    items
+}
+
+/// [`parse_text`], handing each item to `out` as it is parsed.
+pub fn visit_text(file: &str, text: &str, out: &mut dyn FnMut(Item)) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // JSON is one document; flow-style YAML (KYAML) also starts with `{`, so text that is not
+    // valid JSON is read as YAML unless the file says `.json`.
+    if file.ends_with(".json") || text.trim_start().starts_with(['{', '[']) {
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => push_value(
-                &mut items,
-                Source {
+            Ok(value) => {
+                let source = Source {
                     file: file.into(),
                     line: 1,
-                },
-                value,
-            ),
-            Err(e) => items.push(error(file, e.line(), format!("invalid JSON: {e}"))),
+                };
+                return push_value(out, source, value);
+            }
+            Err(e) if file.ends_with(".json") => {
+                return out(error(file, e.line(), format!("invalid JSON: {e}")));
+            }
+            Err(_) => {}
         }
-        return items;
     }
     for (line, chunk) in split_documents(text) {
         if chunk
@@ -145,18 +172,17 @@ pub fn parse_text(file: &str, text: &str) -> Vec<Item> {
             line,
         };
         match serde_saphyr::from_str::<Value>(&chunk) {
-            Ok(value) => push_value(&mut items, source, value),
+            Ok(value) => push_value(out, source, value),
             Err(e) => {
                 let at = e
                     .location()
                     .map_or(line, |l| line + l.line().saturating_sub(1) as usize);
                 let message = e.without_snippet().to_string();
                 let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-                items.push(error(file, at, format!("invalid YAML: {message}")));
+                out(error(file, at, format!("invalid YAML: {message}")));
             }
         }
     }
-    items
 }
 
 /// Splits YAML text at `---` document markers (and after `...` end markers); returns each
@@ -189,7 +215,9 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
             start = n + 1;
             continue;
         }
-        if current.is_empty() && line.trim().is_empty() {
+        // A document's line is that of its first content line, not of a leading comment
+        // (`# Source: chart/templates/...` in Helm output).
+        if current.is_empty() && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
             start = n + 1;
             continue;
         }
@@ -200,7 +228,7 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     docs
 }
 
-fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
+fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
     match &value {
         Value::Null => {}
         Value::Object(map) => {
@@ -212,39 +240,73 @@ fn push_value(items: &mut Vec<Item>, source: Source, value: Value) {
                 && kind.ends_with("List")
             {
                 for item in list {
-                    push_value(items, source.clone(), item.clone());
+                    push_value(out, source.clone(), item.clone());
                 }
                 return;
             }
             let (Some(api_version), Some(kind)) = (api_version, kind) else {
-                items.push(Item::Skipped {
+                out(Item::Skipped {
                     source,
                     raw: Some(value.clone()),
                     note: "not a Kubernetes object (no apiVersion and kind)".into(),
                 });
                 return;
             };
-            let Some(k) = Kind::from_api_version(api_version, kind) else {
-                items.push(Item::Skipped {
-                    source,
-                    raw: Some(value.clone()),
-                    note: format!("{api_version} {kind} is not a kind bulwark checks"),
-                });
-                return;
-            };
-            let typed = Object::from_value(k, value.clone()).map_err(|e| {
+            let decode_error = |e: serde_json::Error| {
                 format!(
                     "cannot decode the {api_version} {kind}: {}",
                     crate::server::review::redact_values(&e.to_string())
                 )
-            });
-            items.push(Item::Object {
+            };
+            let typed = match Kind::from_api_version(api_version, kind) {
+                Some(k) => Object::from_value(k, value.clone()).map_err(decode_error),
+                // An older or removed version: read it as the current one where it fits.
+                None => match other_version(api_version, kind) {
+                    None => {
+                        out(Item::Skipped {
+                            source,
+                            raw: Some(value.clone()),
+                            note: format!("{api_version} {kind} is not a kind bulwark checks"),
+                        });
+                        return;
+                    }
+                    Some(other) => match Object::from_other_version(&other, value.clone()) {
+                        Some(Ok(object)) => Ok(object),
+                        Some(Err(e)) if other.removed_in.is_none() => Err(decode_error(e)),
+                        unread => {
+                            let why = match (unread, other.replacement) {
+                                (Some(Err(e)), Some(new)) => format!(
+                                    "cannot be read as {new} ({})",
+                                    crate::server::review::redact_values(&e.to_string())
+                                ),
+                                _ => "is not a kind bulwark checks".to_string(),
+                            };
+                            let meta = map
+                                .get("metadata")
+                                .and_then(|m| serde_json::from_value(m.clone()).ok())
+                                .unwrap_or_default();
+                            out(Item::Unread {
+                                source,
+                                api_version: api_version.to_string(),
+                                kind: kind.to_string(),
+                                meta: Box::new(meta),
+                                note: format!(
+                                    "{api_version} {kind} {why}; only its apiVersion was checked"
+                                ),
+                                raw: Box::new(value.clone()),
+                            });
+                            return;
+                        }
+                    },
+                },
+            };
+            out(Item::Object {
                 source,
                 raw: value,
                 typed,
             });
         }
-        _ => items.push(Item::Skipped {
+        _ => out(Item::Skipped {
             source,
             raw: None,
             note: "not a Kubernetes object (not a mapping)".into(),
@@ -271,6 +333,7 @@ mod tests {
                     ..
                 } => (source.line, "undecodable"),
                 Item::Skipped { source, .. } => (source.line, "skipped"),
+                Item::Unread { source, .. } => (source.line, "unread"),
                 Item::Error { source, .. } => (source.line, "error"),
             })
             .collect()
@@ -281,7 +344,7 @@ mod tests {
         let text = "# Source: chart/templates/cm.yaml\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n# Source: chart/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n---\n";
         assert_eq!(
             lines(&parse_text("x.yaml", text)),
-            [(3, "object"), (8, "object")]
+            [(3, "object"), (9, "object")]
         );
     }
 
@@ -310,6 +373,25 @@ mod tests {
             )),
             [(1, "undecodable")]
         );
+    }
+
+    #[test]
+    fn older_api_versions_are_read_as_the_current_kind_where_they_fit() {
+        let text = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: {app: d}}\n    spec: {containers: [{name: a, image: a:1}]}\n---\napiVersion: rbac.authorization.k8s.io/v1beta1\nkind: RoleBinding\nmetadata: {name: rb, namespace: shop}\n---\napiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {scaleTargetRef: {kind: Deployment, name: d}, maxReplicas: 3}\n---\napiVersion: apps/v1beta2\nkind: Deployment\nmetadata: {name: bad}\nspec: {replicas: many}\n";
+        let items = parse_text("x.yaml", text);
+        assert_eq!(
+            lines(&items),
+            [(1, "object"), (9, "unread"), (13, "object"), (18, "unread")]
+        );
+        let Item::Unread { meta, note, .. } = &items[1] else {
+            panic!("unread")
+        };
+        assert_eq!(meta.namespace.as_deref(), Some("shop"));
+        assert!(note.contains("only its apiVersion"), "{note}");
+        let Item::Unread { note, .. } = &items[3] else {
+            panic!("unread")
+        };
+        assert!(note.contains("cannot be read as apps/v1"), "{note}");
     }
 
     #[test]

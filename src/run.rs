@@ -7,12 +7,16 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::certs;
-use crate::cli::{CertsArgs, Cli, Command, MutateArgs, PolicyArgs, ServeArgs, TlsArgs};
+use crate::cli::{
+    CertsArgs, CheckArgs, CheckOutput, Cli, Command, MutateArgs, PolicyArgs, RulesArgs,
+    RulesOutput, ServeArgs, TlsArgs,
+};
 use crate::engine::Policy;
+use crate::offline::report::{self, Outcome};
 use crate::server::metrics::Metrics;
 use crate::server::reload::{self, PolicySource, TlsSource};
 use crate::server::{self, AppState, Limits, tls};
-use crate::{install, manifests, offline};
+use crate::{catalog, install, manifests, offline};
 use prometheus_client::registry::Registry;
 
 /// Runs the parsed command line.
@@ -33,6 +37,79 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", install::render(&options)?);
             Ok(())
         }
+        Command::Check(args) => check(args),
+        Command::Rules(args) => rules(args),
+    }
+}
+
+/// Findings at or above `--fail-on` end the run with exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{count} finding(s) at or above --fail-on {fail_on}")]
+pub struct FindingsFailed {
+    pub count: usize,
+    pub fail_on: &'static str,
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let policy = load_policy(&args.policy)?;
+    let report = offline::check::run_paths(&policy, &args.paths, offline::now());
+    let text = match args.output {
+        CheckOutput::Text => report::text::render(&report, args.fail_on, color_stdout()),
+        CheckOutput::Json => report.to_json(),
+        CheckOutput::Sarif => report::sarif::render(&report, &catalog::entries()),
+        CheckOutput::Junit => report::junit::render(&report, args.fail_on),
+    };
+    write_stdout(&text)?;
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    // The text report lists errors itself; the machine formats keep stdout to one document.
+    if args.output != CheckOutput::Text {
+        for e in &report.errors {
+            match e.line {
+                Some(line) => eprintln!("error: {}:{line}: {}", e.file, e.message),
+                None => eprintln!("error: {}: {}", e.file, e.message),
+            }
+        }
+    }
+    match report.outcome(args.fail_on) {
+        Outcome::Pass => Ok(()),
+        Outcome::Fail => Err(FindingsFailed {
+            count: report.failing(args.fail_on),
+            fail_on: args.fail_on.as_str(),
+        }
+        .into()),
+        Outcome::InputErrors => Err(InputErrors {
+            count: report.errors.len(),
+        }
+        .into()),
+    }
+}
+
+fn rules(args: RulesArgs) -> anyhow::Result<()> {
+    let entries = catalog::entries();
+    let text = match args.output {
+        RulesOutput::Text => catalog::render_text(&entries),
+        RulesOutput::Markdown => catalog::render_markdown(&entries),
+        RulesOutput::Json => catalog::render_json(&entries),
+    };
+    write_stdout(&text)
+}
+
+/// Colour on a terminal only, and never when `NO_COLOR` is set (https://no-color.org).
+fn color_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use bulwark::engine::{Context, Kind, Object, Operation, Origin, Policy, evaluate};
+use bulwark::engine::{Context, Kind, Object, Policy, evaluate};
 use common::*;
 
 /// 2026-01-01, so the result does not depend on the day the test runs.
@@ -76,12 +76,8 @@ fn every_corpus_document_is_judged_without_an_error() {
                     continue;
                 }
             };
-            let ctx = Context {
-                origin: Origin::Manifest,
-                operation: Operation::Create,
-                namespace: document["metadata"]["namespace"].as_str(),
-                now: NOW,
-            };
+            let ctx =
+                Context::manifest(document["metadata"]["namespace"].as_str(), None, None, NOW);
             let findings = evaluate(&policy, &object, &ctx);
             judged += 1;
             *per_kind.entry(kind.name()).or_default() += 1;

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use bulwark::engine::{Context, Operation, Origin, Policy, evaluate};
+use bulwark::engine::Policy;
 use bulwark::manifests::{Item, read_paths};
+use bulwark::offline::check::run_paths;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -67,6 +68,9 @@ fn all_documents(dir: &Path) -> Vec<(String, Value)> {
                 raw: Some(raw),
                 ..
             } => docs.push((format!("{}:{}", source.file, source.line), raw)),
+            Item::Unread { source, raw, .. } => {
+                docs.push((format!("{}:{}", source.file, source.line), *raw))
+            }
             Item::Skipped { .. } => {}
             Item::Error { source, message } => panic!("{}:{}: {message}", source.file, source.line),
         }
@@ -145,34 +149,44 @@ fn every_object_under_deploy_decodes_strictly_into_its_type() {
 
 #[test]
 fn the_deploy_objects_obey_bulwarks_own_rules_even_without_exemptions() {
-    // bulwark-system is exempt by default; judge it anyway.
+    // bulwark-system is exempt by default; judge it anyway, with the bundle rules across the
+    // whole set (the Service selects the Deployment's pods, the PDB leaves room to drain).
     let policy = Policy::layered(
         "strict.yaml",
         "apiVersion: bulwark.dev/v1\nkind: Policy\nexemptions:\n  namespaces: []\n",
     )
     .expect("policy");
-    let mut judged = 0;
-    for item in read_paths(&[deploy_dir()]) {
-        let Item::Object { source, typed, .. } = item else {
-            continue;
-        };
-        let object = typed.unwrap_or_else(|e| panic!("{}:{}: {e}", source.file, source.line));
-        let ctx = Context {
-            origin: Origin::Manifest,
-            operation: Operation::Create,
-            namespace: object.meta().namespace.as_deref(),
-            now: 1_700_000_000,
-        };
-        let findings = evaluate(&policy, &object, &ctx);
-        assert!(
-            findings.is_empty(),
-            "{}:{}: {findings:#?}",
-            source.file,
-            source.line
-        );
-        judged += 1;
-    }
-    assert!(judged >= 5, "only {judged} objects judged");
+    let report = run_paths(&policy, &[deploy_dir()], 1_700_000_000);
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert!(report.findings.is_empty(), "{}", report.to_json());
+    assert!(
+        report.objects.len() >= 7,
+        "only {} objects judged",
+        report.objects.len()
+    );
+}
+
+#[test]
+fn bulwark_check_on_deploy_reports_nothing() {
+    let deploy = deploy_dir();
+    let out = bulwark(&[
+        "check",
+        "-f",
+        deploy.to_str().expect("path"),
+        "--fail-on",
+        "warn",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["findings"], serde_json::json!([]));
+    assert_eq!(report["errors"], serde_json::json!([]));
 }
 
 fn bulwark(args: &[&str]) -> std::process::Output {

@@ -5,7 +5,7 @@
 mod common;
 
 use bulwark::engine::mutations::{MUTATIONS, mutate};
-use bulwark::engine::{Context, Object, Operation, Origin, Policy, evaluate};
+use bulwark::engine::{Context, Object, Policy, evaluate};
 use bulwark::manifests::{Item, read_paths};
 use common::corpus_dir;
 use serde_json::Value;
@@ -48,18 +48,18 @@ fn every_corpus_manifest_mutates_cleanly_and_answers_its_rules() {
             // refuse them too. Only mutate what decodes.
             continue;
         };
+        // Older apiVersions are read as the current one for the rules; the webhook never sees
+        // them, so their round trip is not the mutations' business.
+        if raw.get("apiVersion").and_then(Value::as_str) != Some(&object.kind().api_version()) {
+            continue;
+        }
         objects += 1;
         let namespace = object
             .meta()
             .namespace
             .clone()
             .or(Some("corpus".to_string()));
-        let ctx = Context {
-            origin: Origin::Manifest,
-            operation: Operation::Create,
-            namespace: namespace.as_deref(),
-            now: 1_700_000_000,
-        };
+        let ctx = Context::manifest(namespace.as_deref(), None, None, 1_700_000_000);
         let first = mutate(&policy, &object, &ctx);
         for op in &first.patch.0 {
             let value = serde_json::to_value(op).expect("op");

@@ -4,8 +4,8 @@
 //! themselves, so "security rules see ephemeral containers too" is decided in one place.
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EphemeralContainer, Lifecycle, PodSecurityContext, Probe,
-    ResourceRequirements, SecurityContext,
+    Container, ContainerPort, EnvFromSource, EnvVar, EphemeralContainer, Lifecycle,
+    PodSecurityContext, Probe, ResourceRequirements, SecurityContext,
 };
 
 use super::workload::PodView;
@@ -108,6 +108,12 @@ impl<'a> ContainerAt<'a> {
 
     pub fn env(&self) -> &'a [EnvVar] {
         field!(self, env).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn env_from(&self) -> &'a [EnvFromSource] {
+        field!(self, env_from)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     pub fn lifecycle(&self) -> Option<&'a Lifecycle> {

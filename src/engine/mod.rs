@@ -8,6 +8,7 @@
 //! Object ──evaluate(policy, ctx)──▶ Vec<Finding> ──decide(policy, old findings)──▶ Verdict
 //! ```
 
+pub mod bundle;
 pub mod containers;
 pub mod decide;
 pub mod image;
@@ -24,6 +25,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use bundle::BundleIndex;
 pub use decide::{Verdict, decide};
 pub use policy::{Mode, Policy, PolicyError};
 pub use workload::{Kind, Object};
@@ -91,6 +93,12 @@ pub struct Context<'a> {
     pub namespace: Option<&'a str>,
     /// Seconds since the Unix epoch; the only clock a rule may read.
     pub now: i64,
+    /// The apiVersion as written in a manifest. `None` at admission: the API server converts
+    /// every object to the version the webhook asked for, so removed versions never get there.
+    pub api_version: Option<&'a str>,
+    /// The other objects of the bundle (one `check` run, the cluster), for bundle rules. `None`
+    /// in the webhook: bundle rules then stay silent.
+    pub bundle: Option<&'a BundleIndex>,
 }
 
 impl<'a> Context<'a> {
@@ -101,6 +109,26 @@ impl<'a> Context<'a> {
             operation: Operation::Create,
             namespace,
             now,
+            api_version: None,
+            bundle: None,
+        }
+    }
+
+    /// A context for a manifest document: its own namespace (if it names one), the apiVersion
+    /// it is written in, and the other documents of the run.
+    pub fn manifest(
+        namespace: Option<&'a str>,
+        api_version: Option<&'a str>,
+        bundle: Option<&'a BundleIndex>,
+        now: i64,
+    ) -> Self {
+        Context {
+            origin: Origin::Manifest,
+            operation: Operation::Create,
+            namespace,
+            now,
+            api_version,
+            bundle,
         }
     }
 }
@@ -151,6 +179,14 @@ pub fn evaluate(policy: &Policy, object: &Object, ctx: &Context) -> Vec<Finding>
             continue;
         }
         rule.check(object, ctx, &mut findings);
+    }
+    // The cross-object halves registered apart from their rule's single-object check.
+    if ctx.bundle.is_some() {
+        for check in policy.active_bundle_checks() {
+            if check.applies_to(object.kind()) && !exempted.covers(check.id) {
+                (check.check)(object, ctx, &mut findings);
+            }
+        }
     }
     findings.sort_by(|a, b| (a.rule, &a.field).cmp(&(b.rule, &b.field)));
     findings

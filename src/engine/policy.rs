@@ -14,7 +14,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::mutations::{self, Change, Mutation, MutationSpec};
-use super::registry::{self, Rule, RuleSpec, nearest};
+use super::registry::{self, BundleCheck, Rule, RuleSpec, nearest};
 use super::{Action, Context, Finding, Object};
 
 /// The built-in policy, compiled into the binary.
@@ -108,6 +108,8 @@ pub struct Policy {
     pub mode: Mode,
     pub exemptions: Exemptions,
     rules: Vec<ActiveRule>,
+    /// Every bundle check registered apart from its rule, with the action of its rule id.
+    bundle_checks: Vec<(&'static BundleCheck, Action)>,
     /// The enabled mutations, in the fixed order of the mutation catalog.
     mutations: Vec<ActiveMutation>,
     /// Where it came from, for logs: `policies/default.yaml` or the user's file.
@@ -167,10 +169,22 @@ impl Policy {
 
     /// The action the policy gives a rule (`off` for an unknown id).
     pub fn action(&self, id: &str) -> Action {
-        self.rules
+        match self.rules.iter().find(|r| r.spec.id == id) {
+            Some(rule) => rule.action,
+            None => self
+                .bundle_checks
+                .iter()
+                .find(|(c, _)| c.id == id)
+                .map_or(Action::Off, |(_, action)| *action),
+        }
+    }
+
+    /// The bundle checks registered apart from their rule whose rule id is not `off`.
+    pub fn active_bundle_checks(&self) -> impl Iterator<Item = &'static BundleCheck> {
+        self.bundle_checks
             .iter()
-            .find(|r| r.spec.id == id)
-            .map_or(Action::Off, |r| r.action)
+            .filter(|(_, action)| *action != Action::Off)
+            .map(|(check, _)| *check)
     }
 
     /// The enabled mutations, in the order they are applied.
@@ -187,14 +201,27 @@ impl Policy {
     /// owns (its owner's template was judged; denying the Pod would be a silent outage).
     pub fn exempts_object(&self, object: &Object, namespace: Option<&str>) -> bool {
         let namespace = namespace.or(object.meta().namespace.as_deref());
-        namespace.is_some_and(|ns| self.exemptions.namespaces.iter().any(|e| e == ns))
+        self.exempts_namespace(namespace)
             || (object.kind() == super::Kind::Pod && object.has_controller_owner())
+    }
+
+    /// Whether objects in `namespace` are not judged at all.
+    pub fn exempts_namespace(&self, namespace: Option<&str>) -> bool {
+        namespace.is_some_and(|ns| self.exemptions.namespaces.iter().any(|e| e == ns))
     }
 
     /// The rules that the object's exemption annotation names.
     pub fn exempted_rules(&self, object: &Object) -> RuleExemption {
-        let Some(value) = object
-            .meta()
+        self.exempted_rules_of(object.meta())
+    }
+
+    /// The rules that the exemption annotation in `meta` names (for objects bulwark reads only
+    /// the metadata of).
+    pub fn exempted_rules_of(
+        &self,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> RuleExemption {
+        let Some(value) = meta
             .annotations
             .as_ref()
             .and_then(|a| a.get(&self.exemptions.annotation))
@@ -246,6 +273,22 @@ impl Policy {
             })?;
             rules.push(ActiveRule { spec, action, rule });
         }
+        // A bundle check takes its rule's action; without a rule of that id in this build, the
+        // policy entry of the id, else the check's own default.
+        let bundle_checks = registry::BUNDLE_CHECKS
+            .iter()
+            .map(|check| {
+                let action = match rules.iter().find(|r| r.spec.id == check.id) {
+                    Some(rule) => rule.action,
+                    None => user
+                        .rule(check.id)
+                        .and_then(|e| e.action)
+                        .or(defaults.rule(check.id).and_then(|e| e.action))
+                        .unwrap_or(check.default_action),
+                };
+                (*check, action)
+            })
+            .collect();
         let mut enabled_mutations = Vec::new();
         for spec in mutations::MUTATIONS {
             let default_entry = defaults.mutation(spec.id);
@@ -274,6 +317,7 @@ impl Policy {
                 annotation,
             },
             rules,
+            bundle_checks,
             mutations: enabled_mutations,
             source: file.to_string(),
         })
@@ -376,7 +420,7 @@ impl Section {
 
     fn ids(self) -> Vec<&'static str> {
         match self {
-            Section::Rules => registry::RULES.iter().map(|r| r.id).collect(),
+            Section::Rules => registry::rule_ids(),
             Section::Mutations => mutations::MUTATIONS.iter().map(|m| m.id).collect(),
         }
     }
@@ -724,6 +768,36 @@ mod tests {
         assert!(err.message.contains("not a quantity"), "{err}");
         let err = layered("apiVersion: bulwark.dev/v1\nkind: Policy\nmutations:\n  set-run-as-non-root: { action: deny }\n").expect_err("rules have actions, mutations do not");
         assert!(err.message.contains("unknown field `action`"), "{err}");
+    }
+
+    #[test]
+    fn a_bundle_check_takes_the_action_of_its_rule_id() {
+        // `pdb-allows-disruption` has a bundle check registered apart from any rule.
+        let id = "pdb-allows-disruption";
+        assert_eq!(Policy::builtin().action(id), Action::Warn);
+        assert_eq!(
+            Policy::builtin()
+                .active_bundle_checks()
+                .filter(|c| c.id == id)
+                .count(),
+            1
+        );
+        let off = layered(&format!(
+            "apiVersion: bulwark.dev/v1\nkind: Policy\nrules:\n  {id}: {{ action: off }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(off.action(id), Action::Off);
+        assert_eq!(off.active_bundle_checks().filter(|c| c.id == id).count(), 0);
+        let deny = layered(&format!(
+            "apiVersion: bulwark.dev/v1\nkind: Policy\nrules:\n  {id}: {{ action: deny }}\n"
+        ))
+        .expect("valid");
+        assert_eq!(deny.action(id), Action::Deny);
+        let err = layered(&format!(
+            "apiVersion: bulwark.dev/v1\nkind: Policy\nrules:\n  {id}:\n    params: {{ x: 1 }}\n"
+        ))
+        .expect_err("no params");
+        assert!(err.message.contains("has no param `x`"), "{err}");
     }
 
     #[test]

@@ -66,12 +66,16 @@ pub struct RuleSpec {
 
 impl RuleSpec {
     pub fn applies_to(&self, kind: Kind) -> bool {
-        match self.scope {
-            Scope::Workloads => kind.is_workload(),
-            Scope::LongRunning => kind.is_long_running(),
-            Scope::Kinds(kinds) => kinds.contains(&kind),
-            Scope::Namespaced => !kind.is_cluster_scoped(),
-        }
+        scope_applies(self.scope, kind)
+    }
+}
+
+fn scope_applies(scope: Scope, kind: Kind) -> bool {
+    match scope {
+        Scope::Workloads => kind.is_workload(),
+        Scope::LongRunning => kind.is_long_running(),
+        Scope::Kinds(kinds) => kinds.contains(&kind),
+        Scope::Namespaced => !kind.is_cluster_scoped(),
     }
 }
 
@@ -119,11 +123,57 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::netpol_egress_policy_type::SPEC,
     &rules::rbac_secrets_access::SPEC,
     &rules::rbac_wildcards::SPEC,
+    // Offline and bundle rules.
+    &rules::selector_matches_template::SPEC,
+    &rules::config_rollout_checksum::SPEC,
+    &rules::deprecated_api_version::SPEC,
+    &rules::secret_type_explicit::SPEC,
+    &rules::secret_in_manifest::SPEC,
+    &rules::ingress_backend_exists::SPEC,
+    &rules::service_selector_matches::SPEC,
+    &rules::hpa_target_requests::SPEC,
+    &rules::hpa_replicas_conflict::SPEC,
+    &rules::pdb_single_field::SPEC,
 ];
 
 /// Looks a rule up by id.
 pub fn rule(id: &str) -> Option<&'static RuleSpec> {
     RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// The cross-object half of a rule, registered apart from its single-object [`Rule`] so the two
+/// halves can live in different files (and be written by different hands). It takes the action
+/// the policy gives its rule id and runs only when the context carries a bundle.
+pub struct BundleCheck {
+    /// The rule id it reports under.
+    pub id: &'static str,
+    pub scope: Scope,
+    /// What the cross-object half checks, in one line.
+    pub summary: &'static str,
+    pub why: &'static str,
+    /// The action when no rule of this id is in [`RULES`] and the policy does not name it.
+    pub default_action: super::Action,
+    pub check: fn(&Object, &Context, &mut Vec<Finding>),
+}
+
+impl BundleCheck {
+    pub fn applies_to(&self, kind: Kind) -> bool {
+        scope_applies(self.scope, kind)
+    }
+}
+
+/// Every bundle check registered apart from its rule.
+pub static BUNDLE_CHECKS: &[&BundleCheck] = &[&rules::pdb_allows_disruption_bundle::CHECK];
+
+/// Every id a policy may name under `rules:`: the rules and the bundle checks, once each.
+pub fn rule_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+    for check in BUNDLE_CHECKS {
+        if !ids.contains(&check.id) {
+            ids.push(check.id);
+        }
+    }
+    ids
 }
 
 /// The known name closest to `name`, for "did you mean" hints.

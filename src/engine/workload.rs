@@ -461,6 +461,461 @@ impl Object {
     }
 }
 
+// === other apiVersions ===
+
+/// An apiVersion of a kind that bulwark does not decode as written: a version the API server
+/// no longer serves, or an older one it still serves and converts before any webhook sees it.
+/// Offline, such a manifest is upgraded to the current version (where the shape allows) so the
+/// rules can still read it, and `deprecated-api-version` reports the removed ones.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OtherVersion {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    /// The apiVersion to write instead; `None` when the kind itself is gone.
+    pub replacement: Option<&'static str>,
+    /// The Kubernetes release that stopped serving it; `None` while it is still served.
+    pub removed_in: Option<&'static str>,
+    /// The kind bulwark reads it as after [`upgrade`], if bulwark reads that kind at all.
+    pub reads_as: Option<Kind>,
+}
+
+/// `(apiVersions, kinds, replacement, removed in, read as)`, one row per group of versions.
+type VersionRow = (
+    &'static [&'static str],
+    &'static [(&'static str, Option<Kind>)],
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const APPS: &[(&str, Option<Kind>)] = &[
+    ("Deployment", Some(Kind::Deployment)),
+    ("StatefulSet", Some(Kind::StatefulSet)),
+    ("DaemonSet", Some(Kind::DaemonSet)),
+    ("ReplicaSet", Some(Kind::ReplicaSet)),
+    ("ControllerRevision", None),
+];
+
+/// From the Kubernetes deprecated API migration guide, plus `autoscaling/v1`, which is still
+/// served but read here as `autoscaling/v2`.
+static VERSION_ROWS: &[VersionRow] = &[
+    (
+        &["extensions/v1beta1"],
+        &[
+            ("Deployment", Some(Kind::Deployment)),
+            ("DaemonSet", Some(Kind::DaemonSet)),
+            ("ReplicaSet", Some(Kind::ReplicaSet)),
+        ],
+        Some("apps/v1"),
+        Some("1.16"),
+    ),
+    (
+        &["extensions/v1beta1"],
+        &[("NetworkPolicy", Some(Kind::NetworkPolicy))],
+        Some("networking.k8s.io/v1"),
+        Some("1.16"),
+    ),
+    (
+        &["extensions/v1beta1", "networking.k8s.io/v1beta1"],
+        &[("Ingress", Some(Kind::Ingress))],
+        Some("networking.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["extensions/v1beta1", "policy/v1beta1"],
+        &[("PodSecurityPolicy", None)],
+        None,
+        Some("1.25"),
+    ),
+    (
+        &["apps/v1beta1", "apps/v1beta2"],
+        APPS,
+        Some("apps/v1"),
+        Some("1.16"),
+    ),
+    (
+        &["networking.k8s.io/v1beta1"],
+        &[("IngressClass", None)],
+        Some("networking.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &[
+            "rbac.authorization.k8s.io/v1beta1",
+            "rbac.authorization.k8s.io/v1alpha1",
+        ],
+        &[
+            ("Role", Some(Kind::Role)),
+            ("ClusterRole", Some(Kind::ClusterRole)),
+            ("RoleBinding", None),
+            ("ClusterRoleBinding", None),
+        ],
+        Some("rbac.authorization.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["admissionregistration.k8s.io/v1beta1"],
+        &[
+            ("MutatingWebhookConfiguration", None),
+            ("ValidatingWebhookConfiguration", None),
+        ],
+        Some("admissionregistration.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["apiextensions.k8s.io/v1beta1"],
+        &[("CustomResourceDefinition", None)],
+        Some("apiextensions.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["apiregistration.k8s.io/v1beta1"],
+        &[("APIService", None)],
+        Some("apiregistration.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["certificates.k8s.io/v1beta1"],
+        &[("CertificateSigningRequest", None)],
+        Some("certificates.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["coordination.k8s.io/v1beta1"],
+        &[("Lease", None)],
+        Some("coordination.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1alpha1"],
+        &[("PriorityClass", None)],
+        Some("scheduling.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["storage.k8s.io/v1beta1"],
+        &[
+            ("CSIDriver", None),
+            ("CSINode", None),
+            ("StorageClass", None),
+            ("VolumeAttachment", None),
+        ],
+        Some("storage.k8s.io/v1"),
+        Some("1.22"),
+    ),
+    (
+        &["storage.k8s.io/v1beta1"],
+        &[("CSIStorageCapacity", None)],
+        Some("storage.k8s.io/v1"),
+        Some("1.27"),
+    ),
+    (
+        &["batch/v1beta1"],
+        &[("CronJob", Some(Kind::CronJob))],
+        Some("batch/v1"),
+        Some("1.25"),
+    ),
+    (
+        &["batch/v2alpha1"],
+        &[("CronJob", Some(Kind::CronJob))],
+        Some("batch/v1"),
+        Some("1.21"),
+    ),
+    (
+        &["discovery.k8s.io/v1beta1"],
+        &[("EndpointSlice", None)],
+        Some("discovery.k8s.io/v1"),
+        Some("1.25"),
+    ),
+    (
+        &["events.k8s.io/v1beta1"],
+        &[("Event", None)],
+        Some("events.k8s.io/v1"),
+        Some("1.25"),
+    ),
+    (
+        &["policy/v1beta1"],
+        &[("PodDisruptionBudget", Some(Kind::PodDisruptionBudget))],
+        Some("policy/v1"),
+        Some("1.25"),
+    ),
+    (
+        &["node.k8s.io/v1beta1"],
+        &[("RuntimeClass", None)],
+        Some("node.k8s.io/v1"),
+        Some("1.25"),
+    ),
+    (
+        &["autoscaling/v2beta1"],
+        &[(
+            "HorizontalPodAutoscaler",
+            Some(Kind::HorizontalPodAutoscaler),
+        )],
+        Some("autoscaling/v2"),
+        Some("1.25"),
+    ),
+    (
+        &["autoscaling/v2beta2"],
+        &[(
+            "HorizontalPodAutoscaler",
+            Some(Kind::HorizontalPodAutoscaler),
+        )],
+        Some("autoscaling/v2"),
+        Some("1.26"),
+    ),
+    (
+        &["flowcontrol.apiserver.k8s.io/v1beta1"],
+        &[("FlowSchema", None), ("PriorityLevelConfiguration", None)],
+        Some("flowcontrol.apiserver.k8s.io/v1"),
+        Some("1.26"),
+    ),
+    (
+        &["flowcontrol.apiserver.k8s.io/v1beta2"],
+        &[("FlowSchema", None), ("PriorityLevelConfiguration", None)],
+        Some("flowcontrol.apiserver.k8s.io/v1"),
+        Some("1.29"),
+    ),
+    (
+        &["flowcontrol.apiserver.k8s.io/v1beta3"],
+        &[("FlowSchema", None), ("PriorityLevelConfiguration", None)],
+        Some("flowcontrol.apiserver.k8s.io/v1"),
+        Some("1.32"),
+    ),
+    (
+        &["autoscaling/v1"],
+        &[(
+            "HorizontalPodAutoscaler",
+            Some(Kind::HorizontalPodAutoscaler),
+        )],
+        Some("autoscaling/v2"),
+        None,
+    ),
+];
+
+/// Looks up an apiVersion and kind that bulwark does not decode as written.
+pub fn other_version(api_version: &str, kind: &str) -> Option<OtherVersion> {
+    VERSION_ROWS
+        .iter()
+        .find_map(|(versions, kinds, replacement, removed_in)| {
+            let version = versions.iter().find(|v| **v == api_version)?;
+            let (kind, reads_as) = kinds.iter().find(|(k, _)| *k == kind)?;
+            Some(OtherVersion {
+                api_version: version,
+                kind,
+                replacement: *replacement,
+                removed_in: *removed_in,
+                reads_as: *reads_as,
+            })
+        })
+}
+
+/// Every apiVersion and kind of the table, for the catalog and tests.
+pub fn other_versions() -> impl Iterator<Item = OtherVersion> {
+    VERSION_ROWS
+        .iter()
+        .flat_map(|(versions, kinds, replacement, removed_in)| {
+            versions.iter().flat_map(move |version| {
+                kinds.iter().map(move |(kind, reads_as)| OtherVersion {
+                    api_version: version,
+                    kind,
+                    replacement: *replacement,
+                    removed_in: *removed_in,
+                    reads_as: *reads_as,
+                })
+            })
+        })
+}
+
+impl Object {
+    /// Decodes a manifest written in an other apiVersion as the current kind it corresponds
+    /// to, after [`upgrade`]. `None` when bulwark does not read that kind.
+    pub fn from_other_version(
+        other: &OtherVersion,
+        value: serde_json::Value,
+    ) -> Option<Result<Object, serde_json::Error>> {
+        let kind = other.reads_as?;
+        Some(Object::from_value(kind, upgrade(other, value)))
+    }
+}
+
+/// Rewrites a manifest of an other apiVersion into the shape of the current one: the fields
+/// that moved are moved and the defaults the old version applied are applied; everything else
+/// is kept (unknown fields are ignored when decoding).
+pub fn upgrade(other: &OtherVersion, mut value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let Some(kind) = other.reads_as else {
+        return value;
+    };
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), Value::String(kind.api_version()));
+    }
+    match kind {
+        // The old apps versions defaulted the selector to the template's labels.
+        Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet => {
+            let labels = value.pointer("/spec/template/metadata/labels").cloned();
+            if let (Some(spec), Some(labels)) =
+                (value.get_mut("spec").and_then(Value::as_object_mut), labels)
+                && spec.get("selector").is_none_or(Value::is_null)
+            {
+                spec.insert(
+                    "selector".into(),
+                    serde_json::json!({ "matchLabels": labels }),
+                );
+            }
+        }
+        Kind::Ingress => upgrade_ingress(&mut value),
+        Kind::HorizontalPodAutoscaler => match other.api_version {
+            "autoscaling/v1" => upgrade_hpa_v1(&mut value),
+            "autoscaling/v2beta1" => upgrade_hpa_v2beta1(&mut value),
+            _ => {}
+        },
+        _ => {}
+    }
+    value
+}
+
+/// `serviceName`/`servicePort` backends become `service: {name, port: {number | name}}`, and
+/// `spec.backend` becomes `spec.defaultBackend`.
+fn upgrade_ingress(value: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    fn backend(b: &mut Value) {
+        let Some(map) = b.as_object_mut() else { return };
+        let Some(name) = map.remove("serviceName") else {
+            return;
+        };
+        let port = match map.remove("servicePort") {
+            Some(Value::Number(n)) => json!({ "number": n }),
+            Some(Value::String(s)) => match s.parse::<i64>() {
+                Ok(n) => json!({ "number": n }),
+                Err(_) => json!({ "name": s }),
+            },
+            _ => json!({}),
+        };
+        map.insert("service".into(), json!({ "name": name, "port": port }));
+    }
+    let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(mut default) = spec.remove("backend") {
+        backend(&mut default);
+        spec.insert("defaultBackend".into(), default);
+    }
+    for rule in spec
+        .get_mut("rules")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let paths = rule
+            .pointer_mut("/http/paths")
+            .and_then(Value::as_array_mut);
+        for path in paths.into_iter().flatten() {
+            if let Some(b) = path.get_mut("backend") {
+                backend(b);
+            }
+        }
+    }
+}
+
+/// `targetCPUUtilizationPercentage` becomes a cpu Resource metric.
+fn upgrade_hpa_v1(value: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(target) = spec.remove("targetCPUUtilizationPercentage") {
+        spec.insert(
+            "metrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": target}}}]),
+        );
+    }
+}
+
+/// v2beta1 metrics name their target inline (`targetAverageUtilization`, `metricName`, ...);
+/// v2 puts it in `target` and `metric`.
+fn upgrade_hpa_v2beta1(value: &mut serde_json::Value) {
+    use serde_json::{Map, Value, json};
+    fn target(source: &mut Map<String, Value>, pairs: &[(&str, &str, &str)]) -> Value {
+        for (old, kind, new) in pairs {
+            if let Some(v) = source.remove(*old) {
+                let mut t = Map::new();
+                t.insert("type".into(), Value::String((*kind).into()));
+                t.insert((*new).into(), v);
+                return Value::Object(t);
+            }
+        }
+        json!({})
+    }
+    fn metric(source: &mut Map<String, Value>, selector_key: &str) -> Value {
+        let mut m = Map::new();
+        if let Some(name) = source.remove("metricName") {
+            m.insert("name".into(), name);
+        }
+        if let Some(selector) = source.remove(selector_key) {
+            m.insert("selector".into(), selector);
+        }
+        Value::Object(m)
+    }
+    let metrics = value
+        .pointer_mut("/spec/metrics")
+        .and_then(Value::as_array_mut);
+    for entry in metrics.into_iter().flatten() {
+        for key in ["resource", "containerResource"] {
+            if let Some(source) = entry.get_mut(key).and_then(Value::as_object_mut) {
+                let t = target(
+                    source,
+                    &[
+                        (
+                            "targetAverageUtilization",
+                            "Utilization",
+                            "averageUtilization",
+                        ),
+                        ("targetAverageValue", "AverageValue", "averageValue"),
+                    ],
+                );
+                source.insert("target".into(), t);
+            }
+        }
+        if let Some(source) = entry.get_mut("pods").and_then(Value::as_object_mut) {
+            let t = target(
+                source,
+                &[("targetAverageValue", "AverageValue", "averageValue")],
+            );
+            let m = metric(source, "selector");
+            source.insert("target".into(), t);
+            source.insert("metric".into(), m);
+        }
+        if let Some(source) = entry.get_mut("object").and_then(Value::as_object_mut) {
+            let described = source.remove("target");
+            let t = target(
+                source,
+                &[
+                    ("averageValue", "AverageValue", "averageValue"),
+                    ("targetValue", "Value", "value"),
+                ],
+            );
+            let m = metric(source, "selector");
+            if let Some(d) = described {
+                source.insert("describedObject".into(), d);
+            }
+            source.insert("target".into(), t);
+            source.insert("metric".into(), m);
+        }
+        if let Some(source) = entry.get_mut("external").and_then(Value::as_object_mut) {
+            let t = target(
+                source,
+                &[
+                    ("targetAverageValue", "AverageValue", "averageValue"),
+                    ("targetValue", "Value", "value"),
+                ],
+            );
+            let m = metric(source, "metricSelector");
+            source.insert("target".into(), t);
+            source.insert("metric".into(), m);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +1006,109 @@ mod tests {
     fn a_wrong_field_type_is_a_decode_error() {
         let err = Object::from_json_str(Kind::Deployment, r#"{"spec": {"replicas": "three"}}"#);
         assert!(err.is_err());
+    }
+
+    fn upgraded(value: serde_json::Value) -> Object {
+        let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = value["kind"].as_str().unwrap_or_default().to_string();
+        let other = other_version(&api_version, &kind).expect("an other version");
+        Object::from_other_version(&other, value)
+            .expect("a kind bulwark reads")
+            .expect("decodes")
+    }
+
+    #[test]
+    fn old_apps_versions_read_as_apps_v1_with_the_old_selector_default() {
+        for api_version in ["extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"] {
+            let d = upgraded(
+                json!({"apiVersion": api_version, "kind": "Deployment", "metadata": {"name": "d"},
+                "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "d"}}, "spec": spec_with("a")}}}),
+            );
+            let Object::Deployment(d) = d else {
+                panic!("a Deployment")
+            };
+            let spec = d.spec.expect("spec");
+            assert_eq!(spec.replicas, Some(2));
+            assert_eq!(
+                spec.selector
+                    .match_labels
+                    .and_then(|m| m.get("app").cloned()),
+                Some("d".to_string()),
+                "{api_version}"
+            );
+        }
+    }
+
+    #[test]
+    fn old_ingress_backends_move_to_service_name_and_port() {
+        let i = upgraded(
+            json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": {"name": "i"},
+            "spec": {"backend": {"serviceName": "default", "servicePort": 80},
+                     "rules": [{"http": {"paths": [{"path": "/", "backend": {"serviceName": "web", "servicePort": "http"}},
+                                                    {"path": "/n", "backend": {"serviceName": "api", "servicePort": "8080"}}]}}]}}),
+        );
+        let value = i.to_value();
+        assert_eq!(value["apiVersion"], "networking.k8s.io/v1");
+        assert_eq!(
+            value["spec"]["defaultBackend"]["service"],
+            json!({"name": "default", "port": {"number": 80}})
+        );
+        let paths = &value["spec"]["rules"][0]["http"]["paths"];
+        assert_eq!(
+            paths[0]["backend"]["service"],
+            json!({"name": "web", "port": {"name": "http"}})
+        );
+        assert_eq!(
+            paths[1]["backend"]["service"]["port"],
+            json!({"number": 8080})
+        );
+    }
+
+    #[test]
+    fn old_hpa_metrics_move_to_targets() {
+        let v1 = upgraded(
+            json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 4, "targetCPUUtilizationPercentage": 60}}),
+        );
+        assert_eq!(
+            v1.to_value()["spec"]["metrics"][0]["resource"],
+            json!({"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}})
+        );
+        let beta1 = upgraded(
+            json!({"apiVersion": "autoscaling/v2beta1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 4, "metrics": [
+                {"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}},
+                {"type": "Pods", "pods": {"metricName": "rps", "targetAverageValue": "10"}},
+                {"type": "Object", "object": {"target": {"kind": "Ingress", "name": "main"}, "metricName": "hits", "targetValue": "2k"}},
+                {"type": "External", "external": {"metricName": "queue", "metricSelector": {"matchLabels": {"q": "a"}}, "targetAverageValue": "30"}}]}}),
+        );
+        let metrics = &beta1.to_value()["spec"]["metrics"];
+        assert_eq!(
+            metrics[0]["resource"]["target"],
+            json!({"type": "AverageValue", "averageValue": "500Mi"})
+        );
+        assert_eq!(
+            metrics[1]["pods"],
+            json!({"metric": {"name": "rps"}, "target": {"type": "AverageValue", "averageValue": "10"}})
+        );
+        assert_eq!(metrics[2]["object"]["describedObject"]["name"], "main");
+        assert_eq!(
+            metrics[2]["object"]["target"],
+            json!({"type": "Value", "value": "2k"})
+        );
+        assert_eq!(
+            metrics[3]["external"]["metric"]["selector"]["matchLabels"]["q"],
+            "a"
+        );
+    }
+
+    #[test]
+    fn kinds_bulwark_does_not_read_are_not_decoded() {
+        let other =
+            other_version("rbac.authorization.k8s.io/v1beta1", "RoleBinding").expect("listed");
+        assert!(other.reads_as.is_none());
+        assert!(Object::from_other_version(&other, json!({})).is_none());
+        assert!(other_version("apps/v1", "Deployment").is_none());
     }
 
     #[test]

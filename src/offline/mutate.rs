@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::cli::MutateOutput;
 use crate::engine::mutations::mutate;
-use crate::engine::{Context, Operation, Origin, Policy};
+use crate::engine::{Context, Policy};
 use crate::manifests::{Item, Source};
 
 /// What a run produced: the text for stdout, notes and errors for stderr.
@@ -33,12 +33,7 @@ pub fn run(policy: &Policy, items: Vec<Item>, output: MutateOutput, now: i64) ->
                 typed: Ok(object),
             } => {
                 let namespace = object.meta().namespace.clone();
-                let ctx = Context {
-                    origin: Origin::Manifest,
-                    operation: Operation::Create,
-                    namespace: namespace.as_deref(),
-                    now,
-                };
+                let ctx = Context::manifest(namespace.as_deref(), None, None, now);
                 let mutated = mutate(policy, &object, &ctx);
                 let mut patched = raw.clone();
                 if let Err(e) = json_patch::patch(&mut patched, &mutated.patch) {
@@ -79,6 +74,14 @@ pub fn run(policy: &Policy, items: Vec<Item>, output: MutateOutput, now: i64) ->
             } => {
                 out.errors.push(format!("{}: {e}", at(&source)));
                 // Pass it on unchanged so a pipeline into kubectl loses nothing.
+                if output == MutateOutput::Yaml {
+                    push_yaml(&mut out, &raw);
+                }
+            }
+            Item::Unread {
+                source, note, raw, ..
+            } => {
+                out.notes.push(format!("{}: skipped: {note}", at(&source)));
                 if output == MutateOutput::Yaml {
                     push_yaml(&mut out, &raw);
                 }

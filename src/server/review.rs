@@ -289,6 +289,8 @@ fn mutate(
         operation,
         namespace,
         now,
+        api_version: None,
+        bundle: None,
     };
     let mutated = mutations::mutate(policy, object, &ctx);
     let mut response = ResponseOut::allow(&request.uid);
@@ -351,6 +353,8 @@ fn validate(
         operation,
         namespace,
         now,
+        api_version: None,
+        bundle: None,
     };
     let findings = evaluate(policy, object, &ctx);
     // Ratcheting: on UPDATE, what the old object already broke does not block the change.

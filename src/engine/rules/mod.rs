@@ -41,6 +41,19 @@ pub mod secret_tls_valid;
 pub mod service_type_internal;
 pub mod termination_grace_covers_prestop;
 
+// Offline and bundle rules.
+pub mod config_rollout_checksum;
+pub mod deprecated_api_version;
+pub mod hpa_replicas_conflict;
+pub mod hpa_target_requests;
+pub mod ingress_backend_exists;
+pub mod pdb_allows_disruption_bundle;
+pub mod pdb_single_field;
+pub mod secret_in_manifest;
+pub mod secret_type_explicit;
+pub mod selector_matches_template;
+pub mod service_selector_matches;
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Builders and a runner for rule tests: build a small object, run one rule with its
@@ -48,6 +61,7 @@ pub(crate) mod testing {
 
     use serde_json::{Value, json};
 
+    use crate::engine::bundle::{BundleIndex, Coverage};
     use crate::engine::policy::merge;
     use crate::engine::{Context, Finding, Kind, Object, Policy};
 
@@ -226,17 +240,34 @@ pub(crate) mod testing {
             "apiVersion: bulwark.dev/v1\nkind: Policy\nrules:\n  {id}:\n    params: {params}\n"
         );
         let policy = Policy::layered("test.yaml", &text).expect("valid params");
-        let rule = policy
-            .active_rules()
-            .find(|r| r.spec.id == id)
-            .expect("rule is active");
+        run_policy(
+            &policy,
+            id,
+            object,
+            &Context::admission(namespace, 1_700_000_000),
+        )
+    }
+
+    /// Runs rule `id` (and any bundle check of that id) of `policy` on `object` in `ctx`.
+    pub fn run_policy(policy: &Policy, id: &str, object: &Object, ctx: &Context) -> Vec<Finding> {
+        let rule = policy.active_rules().find(|r| r.spec.id == id);
+        let checks: Vec<_> = policy
+            .active_bundle_checks()
+            .filter(|c| c.id == id)
+            .collect();
+        assert!(rule.is_some() || !checks.is_empty(), "{id} is active");
         let mut out = Vec::new();
-        if rule.spec.applies_to(object.kind()) {
-            rule.check(
-                object,
-                &Context::admission(namespace, 1_700_000_000),
-                &mut out,
-            );
+        if let Some(rule) = rule
+            && rule.spec.applies_to(object.kind())
+        {
+            rule.check(object, ctx, &mut out);
+        }
+        if ctx.bundle.is_some() {
+            for check in checks {
+                if check.applies_to(object.kind()) {
+                    (check.check)(object, ctx, &mut out);
+                }
+            }
         }
         out.sort_by(|a, b| (a.rule, &a.field).cmp(&(b.rule, &b.field)));
         for f in &out {
@@ -244,6 +275,50 @@ pub(crate) mod testing {
             assert!(!f.message.is_empty());
         }
         out
+    }
+
+    /// Runs rule `id` with its built-in params on `object` read from a manifest written in
+    /// `api_version`, with no other documents.
+    pub fn run_manifest(id: &str, object: &Object, api_version: &str) -> Vec<Finding> {
+        let policy = Policy::builtin();
+        let namespace = object.meta().namespace.clone();
+        let ctx = Context::manifest(namespace.as_deref(), Some(api_version), None, 1_700_000_000);
+        run_policy(&policy, id, object, &ctx)
+    }
+
+    /// Runs rule `id` with its built-in params on `bundle[at]`, read from a manifest together
+    /// with every object of `bundle`.
+    pub fn run_bundle(id: &str, bundle: &[Object], at: usize) -> Vec<Finding> {
+        let policy = Policy::builtin();
+        let index = BundleIndex::from_objects(Coverage::Partial, bundle);
+        let object = &bundle[at];
+        let namespace = object.meta().namespace.clone();
+        let api_version = object.kind().api_version();
+        let ctx = Context::manifest(
+            namespace.as_deref(),
+            Some(&api_version),
+            Some(&index),
+            1_700_000_000,
+        );
+        run_policy(&policy, id, object, &ctx)
+    }
+
+    /// A Service in namespace `shop` selecting `selector`, with `ports`.
+    pub fn mk_service(name: &str, selector: Value, ports: Value) -> Object {
+        object(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"selector": selector, "ports": ports}}),
+        )
+    }
+
+    /// An HPA in namespace `shop` scaling Deployment `target`, with `spec` laid over it.
+    pub fn mk_hpa(name: &str, target: &str, spec: Value) -> Object {
+        let mut full = json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}, "maxReplicas": 5});
+        merge(&mut full, spec);
+        object(
+            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "namespace": "shop"}, "spec": full}),
+        )
     }
 
     /// The fields of the findings, for compact assertions.

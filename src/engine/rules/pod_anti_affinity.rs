@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::engine::bundle;
 use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::{Context, Finding, Object};
@@ -32,13 +33,25 @@ struct Params {
 struct PodAntiAffinity(Params);
 
 impl Rule for PodAntiAffinity {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
         let (Some(replicas), Some(pod)) = (object.replicas(), object.pod()) else {
             return;
         };
-        if replicas <= 1 {
+        // An HPA that may scale past one replica counts as more than one.
+        let hpa = bundle::hpas_scaling(ctx, object)
+            .iter()
+            .filter(|h| h.max_replicas > 1)
+            .max_by_key(|h| h.max_replicas);
+        if replicas <= 1 && hpa.is_none() {
             return;
         }
+        let how_many = match hpa {
+            Some(h) if h.max_replicas > replicas => format!(
+                "up to {} replicas (HorizontalPodAutoscaler {})",
+                h.max_replicas, h.name
+            ),
+            _ => format!("{replicas} replicas"),
+        };
         let keys = &self.0.topology_keys;
         let wanted = |key: &str| keys.iter().any(|k| k == key);
         let anti = pod
@@ -67,7 +80,7 @@ impl Rule for PodAntiAffinity {
             out.push(Finding::new(
                 ID,
                 format!("{}.affinity.podAntiAffinity", pod.path.field),
-                format!("{replicas} replicas may all land on one node; add podAntiAffinity or topologySpreadConstraints on {}", keys.join(" or ")),
+                format!("{how_many} may all land on one node; add podAntiAffinity or topologySpreadConstraints on {}", keys.join(" or ")),
             ));
         }
     }
@@ -88,6 +101,26 @@ mod tests {
         // Spreading on a key that is not a node or zone does not count.
         let rack = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "rack", "whenUnsatisfiable": "DoNotSchedule"}], "containers": [{"name": "web", "image": "w:1"}]});
         assert_eq!(run(ID, &mk_deployment(3, rack)).len(), 1);
+    }
+
+    #[test]
+    fn an_hpa_counts_as_more_than_one_replica() {
+        let single = mk_deployment(1, one(json!({})));
+        let found = run_bundle(
+            ID,
+            &[
+                single.clone(),
+                mk_hpa("web", "web", json!({"maxReplicas": 6})),
+            ],
+            0,
+        );
+        assert_eq!(
+            fields(&found),
+            ["spec.template.spec.affinity.podAntiAffinity"]
+        );
+        assert!(found[0].message.contains("up to 6 replicas"));
+        let pinned = mk_hpa("web", "web", json!({"minReplicas": 1, "maxReplicas": 1}));
+        assert!(run_bundle(ID, &[single, pinned], 0).is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::engine::bundle;
 use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::{Context, Finding, Object};
@@ -26,10 +27,14 @@ struct Params {
 struct ReplicasMinimum(Params);
 
 impl Rule for ReplicasMinimum {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
         let Some(replicas) = object.replicas() else {
             return;
         };
+        // An HPA owns the count (its own floor is hpa-replica-range's business).
+        if !bundle::hpas_scaling(ctx, object).is_empty() {
+            return;
+        }
         // Zero is a deliberate pause, not an availability setting.
         if replicas == 0 || replicas >= self.0.min {
             return;
@@ -81,6 +86,15 @@ mod tests {
             run_with(ID, json!({"min": 3}), &mk_deployment(2, one(json!({})))).len(),
             1
         );
+    }
+
+    #[test]
+    fn skipped_when_an_hpa_scales_the_workload() {
+        let single = mk_deployment(1, one(json!({})));
+        let bundle = [single.clone(), mk_hpa("web", "web", json!({}))];
+        assert!(run_bundle(ID, &bundle, 0).is_empty());
+        let elsewhere = [single, mk_hpa("api", "api", json!({}))];
+        assert_eq!(run_bundle(ID, &elsewhere, 0).len(), 1);
     }
 
     #[test]

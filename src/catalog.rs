@@ -1,0 +1,252 @@
+//! The catalog of every rule and mutation, generated from the registry and the built-in policy:
+//! `bulwark rules` prints it (text, markdown, JSON), `docs/rules.md` holds the markdown, and the
+//! SARIF report describes its rules with it. Nothing here is written by hand twice.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::engine::mutations::MUTATIONS;
+use crate::engine::registry::{self, Scope};
+use crate::engine::{Kind, Policy};
+
+/// Whether an entry judges or changes objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    Rule,
+    Mutation,
+}
+
+/// One rule or mutation as the catalog shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub id: &'static str,
+    #[serde(rename = "type")]
+    pub entry_type: EntryType,
+    /// The kinds it judges or changes, in words.
+    pub scope: String,
+    /// The same, as kind names.
+    pub kinds: Vec<&'static str>,
+    /// For a rule its action in the built-in policy; for a mutation `on` or `off`.
+    pub default: &'static str,
+    /// Where it can fire: `admission`, `offline`, `bundle`.
+    pub sees: Vec<&'static str>,
+    pub summary: String,
+    pub why: &'static str,
+}
+
+fn scope_words(scope: Scope) -> String {
+    match scope {
+        Scope::Workloads => "workloads".to_string(),
+        Scope::LongRunning => "long-running workloads".to_string(),
+        Scope::Namespaced => "any namespaced object".to_string(),
+        Scope::Kinds(kinds) if kinds.len() == Kind::ALL.len() => "any object".to_string(),
+        Scope::Kinds(kinds) => kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn scope_kinds(applies: impl Fn(Kind) -> bool) -> Vec<&'static str> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| applies(*k))
+        .map(Kind::name)
+        .collect()
+}
+
+/// Every rule (with the bundle checks registered apart from a rule folded into it), then every
+/// mutation, in registry order.
+pub fn entries() -> Vec<Entry> {
+    let policy = Policy::builtin();
+    let mut out = Vec::new();
+    for spec in registry::RULES {
+        let mut sees: Vec<&str> = spec.sees.iter().map(|s| s.as_str()).collect();
+        let mut summary = spec.summary.to_string();
+        for check in registry::BUNDLE_CHECKS.iter().filter(|c| c.id == spec.id) {
+            if !sees.contains(&"bundle") {
+                sees.push("bundle");
+            }
+            let _ = write!(summary, "; bundle: {}", check.summary);
+        }
+        out.push(Entry {
+            id: spec.id,
+            entry_type: EntryType::Rule,
+            scope: scope_words(spec.scope),
+            kinds: scope_kinds(|k| spec.applies_to(k)),
+            default: policy.action(spec.id).as_str(),
+            sees,
+            summary,
+            why: spec.why,
+        });
+    }
+    for check in registry::BUNDLE_CHECKS {
+        if registry::rule(check.id).is_some() {
+            continue;
+        }
+        out.push(Entry {
+            id: check.id,
+            entry_type: EntryType::Rule,
+            scope: scope_words(check.scope),
+            kinds: scope_kinds(|k| check.applies_to(k)),
+            default: policy.action(check.id).as_str(),
+            sees: vec!["bundle"],
+            summary: check.summary.to_string(),
+            why: check.why,
+        });
+    }
+    let enabled: Vec<&str> = policy.enabled_mutations().map(|m| m.spec.id).collect();
+    for spec in MUTATIONS {
+        // Mutations declare no scope; these are the kinds their code touches.
+        let scope = match spec.id {
+            "add-recommended-labels" => Scope::Namespaced,
+            "add-prestop-hook" => Scope::LongRunning,
+            _ => Scope::Workloads,
+        };
+        let applies = |k: Kind| match scope {
+            Scope::Namespaced => !k.is_cluster_scoped(),
+            Scope::LongRunning => k.is_long_running(),
+            _ => k.is_workload(),
+        };
+        out.push(Entry {
+            id: spec.id,
+            entry_type: EntryType::Mutation,
+            scope: scope_words(scope),
+            kinds: scope_kinds(applies),
+            default: if enabled.contains(&spec.id) {
+                "on"
+            } else {
+                "off"
+            },
+            sees: vec!["admission", "offline"],
+            summary: spec.summary.to_string(),
+            why: spec.why,
+        });
+    }
+    out
+}
+
+/// A plain listing for a terminal.
+pub fn render_text(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for (title, entry_type) in [
+        ("Rules", EntryType::Rule),
+        ("Mutations", EntryType::Mutation),
+    ] {
+        let _ = writeln!(out, "{title}:");
+        for e in entries.iter().filter(|e| e.entry_type == entry_type) {
+            let _ = writeln!(out, "  {:<36} {:<6} {}", e.id, e.default, e.sees.join(", "));
+            let _ = writeln!(out, "      kinds: {}", e.scope);
+            let _ = writeln!(out, "      checks: {}", e.summary);
+            let _ = writeln!(out, "      why: {}", e.why);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Escapes a table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The catalog as `docs/rules.md` holds it.
+pub fn render_markdown(entries: &[Entry]) -> String {
+    let mut out = String::from(
+        "# bulwark rules and mutations\n\n\
+         <!-- Generated by `bulwark rules --output markdown > docs/rules.md`; do not edit by hand. -->\n\n\
+         Rule ids are stable public names: use them in policy files (`rules:`), in the exemption\n\
+         annotation `bulwark.dev/exempt` and in CI filters. **default** is the action in the built-in\n\
+         policy (`policies/default.yaml`). **fires** says where a rule can fire: `admission` on a\n\
+         single object in the webhook and in `check`; `offline` only in `check` on manifest files\n\
+         (the API server defaults or rejects the field before any webhook sees it); `bundle` across\n\
+         the documents of one `check` run (later the cluster).\n\n\
+         ## Rules\n\n\
+         | id | kinds | default | fires | checks | why |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    let row = |out: &mut String, e: &Entry| {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            e.id,
+            cell(&e.scope),
+            e.default,
+            e.sees.join(", "),
+            cell(&e.summary),
+            cell(e.why)
+        );
+    };
+    for e in entries.iter().filter(|e| e.entry_type == EntryType::Rule) {
+        row(&mut out, e);
+    }
+    out.push_str(
+        "\n## Mutations\n\n\
+         Applied by the mutating webhook (`POST /mutate`) and shown by `bulwark mutate`, in this order.\n\n\
+         | id | kinds | default | fires | adds | why |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for e in entries
+        .iter()
+        .filter(|e| e.entry_type == EntryType::Mutation)
+    {
+        row(&mut out, e);
+    }
+    out
+}
+
+/// The catalog as a JSON array, for tools.
+pub fn render_json(entries: &[Entry]) -> String {
+    serde_json::to_string_pretty(entries).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_rule_id_once_and_every_mutation() {
+        let entries = entries();
+        let mut ids: Vec<&str> = entries.iter().map(|e| e.id).collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "an id is listed twice");
+        for id in registry::rule_ids() {
+            assert!(ids.contains(&id), "{id} missing");
+        }
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e.entry_type == EntryType::Mutation)
+                .count(),
+            MUTATIONS.len()
+        );
+        let pdb = entries
+            .iter()
+            .find(|e| e.id == "pdb-allows-disruption")
+            .expect("listed");
+        assert!(pdb.sees.contains(&"bundle"));
+        assert_eq!(pdb.default, "warn");
+        let image = entries
+            .iter()
+            .find(|e| e.id == "image-tag-pinned")
+            .expect("listed");
+        assert_eq!(image.default, "deny");
+        assert_eq!(image.scope, "workloads");
+        assert!(image.kinds.contains(&"CronJob") && !image.kinds.contains(&"Service"));
+    }
+
+    #[test]
+    fn scopes_read_as_words() {
+        assert_eq!(
+            scope_words(Scope::Kinds(&[Kind::Deployment, Kind::StatefulSet])),
+            "Deployment, StatefulSet"
+        );
+        assert_eq!(scope_words(Scope::Kinds(&Kind::ALL)), "any object");
+        assert_eq!(scope_words(Scope::LongRunning), "long-running workloads");
+    }
+}

@@ -1,0 +1,181 @@
+//! The report of a `check` run (DESIGN.md "Report shape") and its four renderings: text for a
+//! terminal, JSON for tools, SARIF 2.1.0 for code scanning, JUnit XML for CI test views.
+//!
+//! The report is plain data built by `check.rs`; each format is a pure function of it. No
+//! format ever sees an object's content, only what rules said about it, so Secret values have
+//! no way into any output.
+
+pub mod junit;
+pub mod sarif;
+pub mod text;
+
+use serde::Serialize;
+
+use crate::engine::Action;
+
+/// Which object a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    /// As written in the manifest (a removed version stays as written).
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// `Deployment shop/web`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// An object that was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectEntry {
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// One finding with the action it takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FindingEntry {
+    pub rule: &'static str,
+    /// The action after the policy and the mode are applied.
+    pub action: Action,
+    pub message: String,
+    pub object: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub field: String,
+}
+
+/// A document that could not be read or decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorEntry {
+    pub file: String,
+    /// Absent when the whole file is at fault (unreadable, not UTF-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Counts per action.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub objects: usize,
+    pub deny: usize,
+    pub warn: usize,
+    pub audit: usize,
+    pub errors: usize,
+}
+
+/// Everything a run found. Serializes to exactly the DESIGN.md report shape.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub objects: Vec<ObjectEntry>,
+    pub findings: Vec<FindingEntry>,
+    pub errors: Vec<ErrorEntry>,
+    pub summary: Summary,
+    /// Documents that were skipped, and why; printed on stderr, not part of the shape.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// The weakest action that fails a run (`--fail-on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Deny,
+    Warn,
+    Never,
+}
+
+impl FailOn {
+    /// Whether a finding with `action` fails the run.
+    pub fn fails(self, action: Action) -> bool {
+        match self {
+            FailOn::Deny => action >= Action::Deny,
+            FailOn::Warn => action >= Action::Warn,
+            FailOn::Never => false,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Deny => "deny",
+            FailOn::Warn => "warn",
+            FailOn::Never => "never",
+        }
+    }
+}
+
+/// How a run ends. Input errors win over findings: a run that could not read everything has
+/// not judged everything, and CI must not mistake it for a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: nothing at or above `--fail-on`.
+    Pass,
+    /// Exit 1: findings at or above `--fail-on`.
+    Fail,
+    /// Exit 2: a document could not be read or decoded.
+    InputErrors,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::InputErrors => 2,
+        }
+    }
+}
+
+impl Report {
+    /// The findings that fail the run under `fail_on`.
+    pub fn failing(&self, fail_on: FailOn) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| fail_on.fails(f.action))
+            .count()
+    }
+
+    pub fn outcome(&self, fail_on: FailOn) -> Outcome {
+        if !self.errors.is_empty() {
+            Outcome::InputErrors
+        } else if self.failing(fail_on) > 0 {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        }
+    }
+
+    /// The report as one pretty-printed JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// How many distinct files the objects and errors came from.
+    pub fn file_count(&self) -> usize {
+        let mut files: Vec<&str> = self
+            .objects
+            .iter()
+            .filter_map(|o| o.file.as_deref())
+            .chain(self.errors.iter().map(|e| e.file.as_str()))
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files.len()
+    }
+}

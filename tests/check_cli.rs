@@ -1,0 +1,751 @@
+//! `bulwark check` as a user runs it: the built binary on the fixtures under
+//! `tests/fixtures/check/`, on directories and stdin, in all four formats, with its exit codes.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/check");
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn bulwark(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(args)
+        .env_remove("BULWARK_POLICY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bulwark runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("bulwark finishes")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+fn json_report(args: &[&str], stdin: Option<&str>) -> (Value, Output) {
+    let mut all = vec!["check", "-o", "json"];
+    all.extend_from_slice(args);
+    let out = bulwark(&all, stdin);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON report: {e}\n{}\n{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out)
+}
+
+/// (rule, object name, field) of every finding.
+fn found(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["object"]["name"].as_str().unwrap_or_default().to_string(),
+                f["field"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has(report: &Value, rule: &str, name: &str, field: &str) -> bool {
+    found(report)
+        .iter()
+        .any(|(r, n, f)| r == rule && n == name && f == field)
+}
+
+fn fires_on(report: &Value, rule: &str) -> Vec<String> {
+    let mut names: Vec<String> = found(report)
+        .into_iter()
+        .filter(|(r, _, _)| r == rule)
+        .map(|(_, n, _)| n)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn every_bundle_rule_fires_on_its_fixture_and_only_there() {
+    let (report, out) = json_report(&["-f", &fixture("bundle")], None);
+    assert_eq!(out.status.code(), Some(1), "denials fail the run");
+    assert_eq!(
+        fires_on(&report, "service-selector-matches"),
+        ["web", "web-typo", "web-wrong-port"]
+    );
+    assert!(has(
+        &report,
+        "service-selector-matches",
+        "web-typo",
+        "spec.selector"
+    ));
+    assert!(has(
+        &report,
+        "service-selector-matches",
+        "web-wrong-port",
+        "spec.ports[http].targetPort"
+    ));
+    // The matching Service `web` of namespace `shop` is clean; the one flagged is in
+    // `elsewhere`, where no workload carries app=web.
+    let web_elsewhere = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["rule"] == "service-selector-matches" && f["object"]["name"] == "web")
+        .map(|f| f["object"]["namespace"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(web_elsewhere, [Value::from("elsewhere")]);
+
+    let ingress = "spec.rules[shop.example.com].http.paths";
+    assert!(has(
+        &report,
+        "ingress-backend-exists",
+        "shop",
+        &format!("{ingress}[/admin].backend.service.port")
+    ));
+    assert!(has(
+        &report,
+        "ingress-backend-exists",
+        "shop",
+        &format!("{ingress}[/api].backend.service.name")
+    ));
+    assert_eq!(
+        found(&report)
+            .iter()
+            .filter(|(r, _, _)| r == "ingress-backend-exists")
+            .count(),
+        2
+    );
+
+    assert_eq!(fires_on(&report, "hpa-target-requests"), ["api"]);
+    assert_eq!(fires_on(&report, "hpa-replicas-conflict"), ["api"]);
+    assert!(
+        !fires_on(&report, "replicas-minimum").contains(&"api".to_string()),
+        "an HPA owns the replica count"
+    );
+    let spread = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "pod-anti-affinity" && f["object"]["name"] == "api")
+        .expect("an HPA counts as more than one replica");
+    assert!(
+        spread["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("up to 5 replicas")
+    );
+
+    assert_eq!(fires_on(&report, "pdb-allows-disruption"), ["db"]);
+    assert_eq!(fires_on(&report, "config-rollout-checksum"), ["worker"]);
+    let checksum = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "config-rollout-checksum")
+        .expect("found");
+    assert_eq!(checksum["action"], "audit");
+}
+
+#[test]
+fn every_offline_rule_fires_on_its_fixture() {
+    let (report, out) = json_report(&["-f", &fixture("offline")], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(has(
+        &report,
+        "selector-matches-template",
+        "orphan",
+        "spec.selector.matchLabels"
+    ));
+    assert_eq!(fires_on(&report, "selector-matches-template"), ["orphan"]);
+    assert!(has(
+        &report,
+        "rolling-update-zero-downtime",
+        "stuck",
+        "spec.strategy.rollingUpdate"
+    ));
+    let deadlock = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "rolling-update-zero-downtime" && f["object"]["name"] == "stuck")
+        .expect("found");
+    assert!(
+        deadlock["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deadlock")
+    );
+    assert!(has(&report, "secret-type-explicit", "committed", "type"));
+    assert!(has(
+        &report,
+        "secret-in-manifest",
+        "committed",
+        "stringData"
+    ));
+    assert!(has(&report, "pdb-single-field", "both", "spec"));
+
+    // Every removed version is reported with its replacement, written as it was.
+    let removed: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["rule"] == "deprecated-api-version")
+        .map(|f| {
+            (
+                f["object"]["apiVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                f["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("extensions/v1beta1", "apps/v1"),
+        ("apps/v1beta2", "apps/v1"),
+        ("networking.k8s.io/v1beta1", "networking.k8s.io/v1"),
+        ("policy/v1beta1", "policy/v1"),
+        ("batch/v1beta1", "batch/v1"),
+        ("autoscaling/v2beta1", "autoscaling/v2"),
+        (
+            "rbac.authorization.k8s.io/v1beta1",
+            "rbac.authorization.k8s.io/v1",
+        ),
+    ];
+    assert_eq!(removed.len(), expect.len(), "{removed:?}");
+    for (old, new) in expect {
+        assert!(
+            removed
+                .iter()
+                .any(|(v, m)| v == old && m.contains(&format!("use apiVersion: {new}"))),
+            "{old} → {new}: {removed:?}"
+        );
+    }
+    // The workload rules still read the removed-version Deployment.
+    assert!(has(
+        &report,
+        "image-tag-pinned",
+        "legacy",
+        "spec.template.spec.containers[legacy].image"
+    ));
+    // ...and the old HPA metric shape is understood.
+    assert_eq!(fires_on(&report, "hpa-target-requests"), ["legacy"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("RoleBinding is not a kind bulwark checks"),
+        "the unread RoleBinding gets a note"
+    );
+}
+
+#[test]
+fn the_json_report_has_exactly_the_design_shape() {
+    let (report, _) = json_report(
+        &["-f", &fixture("bundle"), "-f", &fixture("broken.yaml")],
+        None,
+    );
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&report), ["errors", "findings", "objects", "summary"]);
+    assert_eq!(
+        keys(&report["summary"]),
+        ["audit", "deny", "errors", "objects", "warn"]
+    );
+    for object in report["objects"].as_array().expect("objects") {
+        for key in keys(object) {
+            assert!(
+                ["apiVersion", "kind", "namespace", "name", "file", "line"].contains(&key.as_str()),
+                "{key}"
+            );
+        }
+        assert!(object["line"].as_u64().is_some_and(|l| l >= 1));
+        assert!(
+            object["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(".yaml"))
+        );
+    }
+    for finding in report["findings"].as_array().expect("findings") {
+        assert_eq!(
+            keys(finding),
+            [
+                "action", "field", "file", "line", "message", "object", "rule"
+            ]
+        );
+        assert!(
+            ["deny", "warn", "audit"].contains(&finding["action"].as_str().unwrap_or_default())
+        );
+        let object = keys(&finding["object"]);
+        assert!(
+            object
+                .iter()
+                .all(|k| ["apiVersion", "kind", "namespace", "name"].contains(&k.as_str()))
+        );
+    }
+    for error in report["errors"].as_array().expect("errors") {
+        assert_eq!(keys(error), ["file", "line", "message"]);
+    }
+    let count = |action: &str| {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["action"] == action)
+            .count() as u64
+    };
+    let summary = &report["summary"];
+    assert_eq!(
+        summary["objects"].as_u64(),
+        Some(report["objects"].as_array().map_or(0, |a| a.len() as u64))
+    );
+    for action in ["deny", "warn", "audit"] {
+        assert_eq!(summary[action].as_u64(), Some(count(action)), "{action}");
+    }
+    assert_eq!(summary["errors"], 1);
+}
+
+#[test]
+fn sarif_validates_against_the_sarif_2_1_0_schema() {
+    // The published schema's `language` patterns have a stray `]`
+    // (`^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$`) that a strict regex engine rejects; use the
+    // intended pattern (bulwark emits no `language`). Everything else is as published.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sarif-schema-2.1.0.json"
+    ))
+    .expect("schema file")
+    .replace(
+        r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#,
+        r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#,
+    );
+    let schema: Value = serde_json::from_str(&text).expect("schema JSON");
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid schema");
+    // The validator does reject what is not SARIF.
+    let wrong = serde_json::json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
+        "results": [{"message": {"text": "m"}, "level": "severe"}]}]});
+    assert!(validator.iter_errors(&wrong).next().is_some());
+    for args in [vec!["-f", FIXTURES], vec!["-f", "-"]] {
+        let mut all = vec!["check", "-o", "sarif"];
+        all.extend(args.iter().copied());
+        let stdin = std::fs::read_to_string(fixture("bundle/services.yaml")).expect("fixture");
+        let out = bulwark(&all, Some(&stdin));
+        let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&sarif)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+
+        let run = &sarif["runs"][0];
+        let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+        let ids: Vec<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
+        for spec in bulwark::engine::registry::RULES {
+            assert!(ids.contains(&spec.id), "{} has no rule entry", spec.id);
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "one rule per id");
+        assert!(rules.iter().all(|r| {
+            r["help"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Why:"))
+        }));
+        let results = run["results"].as_array().expect("results");
+        assert!(!results.is_empty());
+        for result in results {
+            let index = result["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+            assert_eq!(rules[index]["id"], result["ruleId"]);
+            let location = &result["locations"][0]["physicalLocation"];
+            assert!(
+                location["region"]["startLine"]
+                    .as_u64()
+                    .is_some_and(|l| l >= 1)
+            );
+            assert!(location["artifactLocation"]["uri"].as_str().is_some());
+        }
+    }
+}
+
+#[test]
+fn junit_is_xml_with_one_case_per_object() {
+    let (json, _) = json_report(&["-f", FIXTURES], None);
+    for (fail_on, failing_rule) in [("deny", "run-as-non-root"), ("warn", "recommended-labels")] {
+        let out = bulwark(
+            &["check", "-o", "junit", "--fail-on", fail_on, "-f", FIXTURES],
+            None,
+        );
+        let text = stdout(&out);
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        let cases: Vec<_> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        let objects = json["objects"].as_array().map_or(0, |a| a.len());
+        let errors = json["errors"].as_array().map_or(0, |a| a.len());
+        assert_eq!(cases.len(), objects + errors);
+        assert_eq!(
+            root.attribute("tests"),
+            Some((objects + errors).to_string().as_str())
+        );
+        let failures: Vec<_> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .collect();
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.text().is_some_and(|t| t.contains(failing_rule)))
+        );
+        assert_eq!(
+            root.attribute("failures"),
+            Some(failures.len().to_string().as_str())
+        );
+        assert_eq!(
+            root.descendants()
+                .filter(|n| n.has_tag_name("error"))
+                .count(),
+            errors
+        );
+        // The clean fixture's objects pass.
+        assert!(cases.iter().any(|c| {
+            c.attribute("classname")
+                .is_some_and(|f| f.ends_with("clean/app.yaml"))
+                && !c.children().any(|n| n.has_tag_name("failure"))
+        }));
+    }
+}
+
+#[test]
+fn exit_codes_follow_fail_on_and_input_errors_win() {
+    let clean = fixture("clean");
+    let bundle = fixture("bundle");
+    let code = |args: &[&str]| {
+        let mut all = vec!["check"];
+        all.extend_from_slice(args);
+        bulwark(&all, None).status.code()
+    };
+    assert_eq!(code(&["-f", &clean]), Some(0));
+    assert_eq!(code(&["-f", &clean, "--fail-on", "warn"]), Some(0));
+    assert_eq!(code(&["-f", &bundle]), Some(1));
+    assert_eq!(code(&["-f", &bundle, "--fail-on", "warn"]), Some(1));
+    assert_eq!(code(&["-f", &bundle, "--fail-on", "never"]), Some(0));
+    // Warnings alone fail only under --fail-on warn.
+    let config = fixture("bundle/disruption.yaml");
+    let policy = write_temp(
+        "policy.yaml",
+        "apiVersion: bulwark.dev/v1\nkind: Policy\nrules:\n  container-resources-requests: { action: warn }\n  run-as-non-root: { action: warn }\n",
+    );
+    let policy = policy.1.as_str();
+    assert_eq!(code(&["-f", &config, "--policy", policy]), Some(0));
+    assert_eq!(
+        code(&["-f", &config, "--policy", policy, "--fail-on", "warn"]),
+        Some(1)
+    );
+    // Input errors: 2, whatever the findings and --fail-on.
+    let broken = fixture("broken.yaml");
+    for fail_on in ["deny", "warn", "never"] {
+        assert_eq!(
+            code(&["-f", &broken, "--fail-on", fail_on]),
+            Some(2),
+            "{fail_on}"
+        );
+    }
+    assert_eq!(code(&["-f", "/nonexistent/manifests"]), Some(2));
+    // Usage errors: 2.
+    assert_eq!(code(&["-f", &clean, "--fail-on", "sometimes"]), Some(2));
+    assert_eq!(
+        code(&["-f", &clean, "--policy", "/nonexistent/policy.yaml"]),
+        Some(2)
+    );
+}
+
+fn write_temp(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write");
+    let path = path.display().to_string();
+    (dir, path)
+}
+
+#[test]
+fn a_broken_document_is_reported_with_its_line_and_the_rest_is_checked() {
+    let (report, out) = json_report(&["-f", &fixture("broken.yaml")], None);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["line"], 7);
+    assert!(
+        errors[0]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("broken.yaml"))
+    );
+    let names: Vec<&str> = report["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(names, ["before", "after"]);
+    assert!(has(
+        &report,
+        "image-tag-pinned",
+        "after",
+        "spec.template.spec.containers[after].image"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.yaml:7:"), "{stderr}");
+    assert!(
+        stderr.contains("broken.yaml:20: skipped: not a Kubernetes object"),
+        "{stderr}"
+    );
+
+    // The text report lists the error under its file, with its line.
+    let text = stdout(&bulwark(&["check", "-f", &fixture("broken.yaml")], None));
+    assert!(text.contains("  line 7  error: invalid YAML"), "{text}");
+    assert!(text.contains("line 9  Deployment shop/after"), "{text}");
+}
+
+#[test]
+fn stdin_and_directories_read_like_files() {
+    let text = std::fs::read_to_string(fixture("bundle/services.yaml")).expect("fixture");
+    let (from_stdin, out) = json_report(&["-f", "-"], Some(&text));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        from_stdin["objects"]
+            .as_array()
+            .is_some_and(|o| o.iter().all(|o| o["file"] == "-"))
+    );
+    let (from_file, _) = json_report(&["-f", &fixture("bundle/services.yaml")], None);
+    assert_eq!(found(&from_stdin), found(&from_file));
+    assert_eq!(from_stdin["summary"], from_file["summary"]);
+
+    // A directory is every manifest below it; stdin mixes with files in one bundle.
+    let (dir, _) = json_report(&["-f", &fixture("bundle")], None);
+    let files: Vec<&str> = dir["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|o| o["file"].as_str())
+        .collect();
+    for name in [
+        "autoscaling.yaml",
+        "config.yaml",
+        "disruption.yaml",
+        "ingress.yaml",
+        "services.yaml",
+    ] {
+        assert!(files.iter().any(|f| Path::new(f).ends_with(name)), "{name}");
+    }
+    let ingress = std::fs::read_to_string(fixture("bundle/ingress.yaml")).expect("fixture");
+    let (mixed, _) = json_report(
+        &["-f", &fixture("bundle/services.yaml"), "-f", "-"],
+        Some(&ingress),
+    );
+    assert_eq!(fires_on(&mixed, "ingress-backend-exists"), ["shop"]);
+}
+
+#[test]
+fn text_output_groups_by_file_and_object_without_colour_in_a_pipe() {
+    let out = bulwark(&["check", "-f", &fixture("offline/manifests.yaml")], None);
+    let text = stdout(&out);
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    let file = fixture("offline/manifests.yaml");
+    assert!(
+        text.starts_with(&format!("{file}\n  line 2  Deployment shop/orphan\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("    deny   selector-matches-template  selector app=orphan"),
+        "{text}"
+    );
+    assert!(
+        text.contains("           at spec.selector.matchLabels\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  line 13  Deployment shop/stuck\n"),
+        "{text}"
+    );
+    assert!(text.contains("4 objects in 1 file: "), "{text}");
+    assert!(text.trim_end().ends_with("at or above deny"), "{text}");
+    // NO_COLOR changes nothing in a pipe either.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bulwark"));
+    let with_env = command
+        .args(["check", "-f", &file])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    assert_eq!(stdout(&with_env), text);
+}
+
+#[test]
+fn audit_mode_denies_nothing_and_says_what_it_would_deny() {
+    let (_dir, policy) = write_temp(
+        "audit.yaml",
+        "apiVersion: bulwark.dev/v1\nkind: Policy\nmode: audit\n",
+    );
+    let (report, out) = json_report(
+        &[
+            "-f",
+            &fixture("offline/manifests.yaml"),
+            "--policy",
+            &policy,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report["summary"]["deny"], 0);
+    let would: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("[would deny] "))
+        })
+        .collect();
+    assert!(!would.is_empty());
+    assert!(would.iter().all(|f| f["action"] == "warn"));
+    let strict = bulwark(
+        &[
+            "check",
+            "-f",
+            &fixture("offline/manifests.yaml"),
+            "--policy",
+            &policy,
+            "--fail-on",
+            "warn",
+        ],
+        None,
+    );
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn secret_values_never_appear_in_any_format() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let values = [
+        "QuokkaZebra72-Horsebattery",
+        "Zq9xK7mPvW4tR2pNy8",
+        "Wombat-Saxophone-4471-Quince",
+        "Glockenspiel$Narwhal!9930",
+        "Marzipan-Octopus-2219",
+        "Periwinkle-Llama-5501",
+        "Tangerine-Walrus-8812",
+        "sk_live_Xylophone3344Kumquat",
+        "Pomegranate-Iguana-6604",
+    ];
+    let mut needles: Vec<String> = Vec::new();
+    for value in values {
+        needles.push(value.to_string());
+        // Every fragment of the value: its words, and any 8-character window.
+        needles.extend(
+            value
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| w.len() >= 5)
+                .map(String::from),
+        );
+        let encoded = b64(value);
+        let chars: Vec<char> = encoded.trim_end_matches('=').chars().collect();
+        needles.extend(chars.windows(8).map(|w| w.iter().collect()));
+        let chars: Vec<char> = value.chars().collect();
+        needles.extend(chars.windows(8).map(|w| w.iter().collect()));
+    }
+    let file = fixture("secrets.yaml");
+    let stdin = std::fs::read_to_string(&file).expect("fixture");
+    for format in ["text", "json", "sarif", "junit"] {
+        for source in [file.as_str(), "-"] {
+            let out = bulwark(&["check", "-o", format, "-f", source], Some(&stdin));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{format}: the malformed Secrets are errors"
+            );
+            let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                all.contains("env-secret-literal"),
+                "{format}: the literal is reported"
+            );
+            assert!(all.contains("secret-in-manifest"), "{format}");
+            let lower = all.to_lowercase();
+            for needle in &needles {
+                assert!(
+                    !lower.contains(&needle.to_lowercase()),
+                    "{format} output shows `{needle}`:\n{all}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rules_lists_the_catalog_and_docs_rules_md_is_current() {
+    let out = bulwark(&["rules", "--output", "json"], None);
+    assert!(out.status.success());
+    let catalog: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    for spec in bulwark::engine::registry::RULES {
+        let entry = catalog
+            .iter()
+            .find(|e| e["id"] == spec.id)
+            .unwrap_or_else(|| panic!("{} missing", spec.id));
+        assert_eq!(entry["type"], "rule");
+        assert!(
+            entry["kinds"].as_array().is_some_and(|k| !k.is_empty()),
+            "{}",
+            spec.id
+        );
+        assert!(entry["sees"].as_array().is_some_and(|s| !s.is_empty()));
+        assert!(
+            ["deny", "warn", "audit", "off"]
+                .contains(&entry["default"].as_str().unwrap_or_default())
+        );
+    }
+    assert!(catalog.iter().any(|e| e["id"] == "pdb-allows-disruption"));
+    assert_eq!(
+        catalog.iter().filter(|e| e["type"] == "mutation").count(),
+        bulwark::engine::mutations::MUTATIONS.len()
+    );
+    let text = stdout(&bulwark(&["rules"], None));
+    assert!(text.contains("image-tag-pinned") && text.contains("why: "));
+
+    let markdown = stdout(&bulwark(&["rules", "--output", "markdown"], None));
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
+        .unwrap_or_default();
+    assert!(
+        markdown == committed,
+        "docs/rules.md is stale; regenerate it with:\n    cargo run -- rules --output markdown > docs/rules.md"
+    );
+}
