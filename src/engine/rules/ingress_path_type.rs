@@ -2,20 +2,19 @@
 //!
 //! At admission only `ImplementationSpecific` can be seen: the API server rejects a path
 //! without `pathType` before any webhook runs. A manifest can still omit it, which the offline
-//! `check` will report through [`PathTypeProblem`] (k8s-openapi decodes a missing `pathType`
-//! as an empty string).
+//! `check` reports (k8s-openapi decodes a missing `pathType` as an empty string).
 
 use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::{Context, Finding, Object, Origin};
 
 pub const ID: &str = "ingress-path-type";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
     scope: Scope::Kinds(&[Kind::Ingress]),
-    sees: &[Sees::Admission],
-    summary: "every path has pathType Prefix or Exact, not ImplementationSpecific",
+    sees: &[Sees::Admission, Sees::Offline],
+    summary: "every path has pathType Prefix or Exact, not ImplementationSpecific (missing: offline)",
     why: "ImplementationSpecific matching differs from one controller to the next; Prefix is what you almost always want, so that /orders/123 matches /orders",
     build: |_| Ok(Box::new(IngressPathType)),
 };
@@ -26,18 +25,20 @@ struct IngressPathType;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PathTypeProblem {
     ImplementationSpecific,
+    Missing,
 }
 
-fn problem(path_type: &str) -> Option<PathTypeProblem> {
+fn problem(path_type: &str, origin: Origin) -> Option<PathTypeProblem> {
     match path_type {
         "ImplementationSpecific" => Some(PathTypeProblem::ImplementationSpecific),
-        // "" (omitted) is for the offline check; "Prefix" and "Exact" are what we ask for.
+        // Only a manifest can lack it: the API server refuses such an Ingress.
+        "" if origin == Origin::Manifest => Some(PathTypeProblem::Missing),
         _ => None,
     }
 }
 
 impl Rule for IngressPathType {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
         let Object::Ingress(ingress) = object else {
             return;
         };
@@ -45,13 +46,16 @@ impl Rule for IngressPathType {
         for (i, rule) in rules.into_iter().flatten().enumerate() {
             let paths = rule.http.as_ref().map(|h| h.paths.as_slice());
             for (j, path) in paths.into_iter().flatten().enumerate() {
-                let Some(problem) = problem(&path.path_type) else {
+                let Some(problem) = problem(&path.path_type, ctx.origin) else {
                     continue;
                 };
                 let shown = path.path.as_deref().unwrap_or("/");
                 let message = match problem {
                     PathTypeProblem::ImplementationSpecific => format!(
                         "path {shown} has pathType ImplementationSpecific, whose matching depends on the controller; use Prefix (or Exact for one URL)"
+                    ),
+                    PathTypeProblem::Missing => format!(
+                        "path {shown} has no pathType, which the API server refuses; set pathType: Prefix (or Exact for one URL)"
                     ),
                 };
                 out.push(Finding::new(
@@ -93,13 +97,17 @@ mod tests {
     }
 
     #[test]
-    fn passes_prefix_exact_and_leaves_a_missing_type_to_the_offline_check() {
+    fn passes_prefix_and_exact_and_reports_a_missing_type_only_in_a_manifest() {
         let ingress = mk_ingress(
             json!({"rules": [{"http": {"paths": [path("/", "Prefix"), path("/x", "Exact"),
                 {"path": "/y", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}),
             json!({}),
         );
+        // At admission the API server has already refused a path without pathType.
         assert!(run(ID, &ingress).is_empty());
         assert!(run(ID, &mk_ingress(json!({}), json!({}))).is_empty());
+        let found = run_manifest(ID, &ingress, "networking.k8s.io/v1");
+        assert_eq!(fields(&found), ["spec.rules[0].http.paths[2].pathType"]);
+        assert!(found[0].message.contains("path /y has no pathType"));
     }
 }
