@@ -28,6 +28,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Show what the mutating webhook would change in manifest files.
     Mutate(MutateArgs),
+    /// Judge what already runs in a cluster (dry run: changes nothing but the reports).
+    Audit(AuditArgs),
     /// Make a CA and a serving certificate for the in-cluster Service.
     Certs(CertsArgs),
     /// Print the deploy/ set (or only the webhook configurations) with caBundle filled in.
@@ -36,6 +38,36 @@ pub enum Command {
     Check(CheckArgs),
     /// List every rule and mutation: id, kinds, default action, where it fires, why.
     Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Only this namespace (cluster-scoped kinds are then left out).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// text: totals, findings per rule and per namespace, then each finding; json: the report
+    /// shape of `check` (without file and line).
+    #[arg(long, short = 'o', value_enum, default_value_t = AuditOutput::Text)]
+    pub output: AuditOutput,
+
+    /// Also write one wgpolicyk8s.io PolicyReport per namespace and a ClusterPolicyReport,
+    /// updated in place on every run (needs the CRDs of deploy/crds).
+    #[arg(long)]
+    pub policy_reports: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditOutput {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@
 //! - [`server`]: the TLS webhook endpoints and the plain-HTTP admin port.
 //! - [`cli`]: the command line.
 
+pub mod audit;
 pub mod catalog;
 pub mod certs;
 pub mod cli;

@@ -8,15 +8,16 @@ use anyhow::Context as _;
 
 use crate::certs;
 use crate::cli::{
-    CertsArgs, CheckArgs, CheckOutput, Cli, Command, MutateArgs, PolicyArgs, RulesArgs,
-    RulesOutput, ServeArgs, TlsArgs,
+    AuditArgs, AuditOutput, CertsArgs, CheckArgs, CheckOutput, Cli, Command, MutateArgs,
+    PolicyArgs, RulesArgs, RulesOutput, ServeArgs, TlsArgs,
 };
+use crate::engine::Kind;
 use crate::engine::Policy;
 use crate::offline::report::{self, Outcome};
 use crate::server::metrics::Metrics;
 use crate::server::reload::{self, PolicySource, TlsSource};
 use crate::server::{self, AppState, Limits, tls};
-use crate::{catalog, install, manifests, offline};
+use crate::{audit, catalog, install, manifests, offline};
 use prometheus_client::registry::Registry;
 
 /// Runs the parsed command line.
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Mutate(args) => mutate(args),
+        Command::Audit(args) => audit(args).await,
         Command::Certs(args) => write_certs(&args),
         Command::Manifests(args) => {
             let ca_pem = std::fs::read(&args.ca)
@@ -111,6 +113,75 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// `bulwark audit`: list, judge, report; exit 2 when something could not be listed or read.
+async fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let policy = load_policy(&args.policy)?;
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read --kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no cluster to audit: pass --kubeconfig, set KUBECONFIG, or run in a pod")?,
+    };
+    let client = kube::Client::try_from(config)?;
+    let now = offline::now();
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(Kind::ALL.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} listing {msg:<26} [{bar:20}] {pos}/{len} kinds, {prefix} objects",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut listed = Vec::new();
+    let mut errors = Vec::new();
+    let mut count = 0usize;
+    for kind in Kind::ALL {
+        progress.set_message(kind.plural());
+        match audit::cluster::list_kind(&client, kind, args.namespace.as_deref(), |n| {
+            count += n;
+            progress.set_prefix(count.to_string());
+        })
+        .await
+        {
+            Ok(mut objects) => listed.append(&mut objects),
+            Err(e) => errors.push(e),
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let report = audit::judge(&policy, listed, errors, now);
+    match args.output {
+        AuditOutput::Text => write_stdout(&audit::render_text(&report))?,
+        AuditOutput::Json => write_stdout(&report.to_json())?,
+    }
+    if args.policy_reports {
+        let rendered =
+            audit::policy_report::render(&report, now, audit::policy_report::MAX_RESULTS);
+        let written =
+            audit::reports::write(&client, rendered, args.namespace.as_deref(), now).await?;
+        eprintln!("wrote {written} policy report(s)");
+    }
+    if !report.errors.is_empty() {
+        return Err(InputErrors {
+            count: report.errors.len(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// `bulwark certs`: a CA and a serving certificate for NAME, NAME.NS, NAME.NS.svc and

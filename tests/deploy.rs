@@ -341,3 +341,40 @@ fn manifests_fill_in_the_exact_ca_bytes() {
     let missing = bulwark(&["manifests", "--ca", "/nonexistent/ca.crt"]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn the_audit_role_grants_exactly_what_bulwark_audit_uses() {
+    use std::collections::BTreeSet;
+    let docs = all_documents(&deploy_dir().join("audit.yaml"));
+    let role = docs
+        .iter()
+        .map(|(_, d)| d)
+        .find(|d| d["kind"] == "ClusterRole")
+        .expect("the audit ClusterRole");
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        for group in rule["apiGroups"].as_array().expect("groups") {
+            for resource in rule["resources"].as_array().expect("resources") {
+                for verb in rule["verbs"].as_array().expect("verbs") {
+                    granted.insert(format!(
+                        "{}/{}:{}",
+                        group.as_str().unwrap_or_default(),
+                        resource.as_str().unwrap_or_default(),
+                        verb.as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    // What the audit does: list every kind it judges, and list, read, create and apply its reports.
+    let mut needed: BTreeSet<String> = bulwark::engine::Kind::ALL
+        .iter()
+        .map(|k| format!("{}/{}:list", k.group(), k.plural()))
+        .collect();
+    for resource in ["policyreports", "clusterpolicyreports"] {
+        for verb in ["list", "get", "create", "patch"] {
+            needed.insert(format!("wgpolicyk8s.io/{resource}:{verb}"));
+        }
+    }
+    assert_eq!(granted, needed);
+}

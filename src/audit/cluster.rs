@@ -50,7 +50,10 @@ pub async fn list_kind(
     let mut out = Vec::new();
     let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
-        let page = api.list(&params).await.map_err(|e| ListError { kind, message: e.to_string() })?;
+        let page = api.list(&params).await.map_err(|e| ListError {
+            kind,
+            message: e.to_string(),
+        })?;
         on_page(page.items.len());
         for item in page.items {
             let mut raw = serde_json::to_value(&item).unwrap_or(Value::Null);

@@ -116,6 +116,18 @@ impl<'a> Context<'a> {
 
     /// A context for a manifest document: its own namespace (if it names one), the apiVersion
     /// it is written in, and the other documents of the run.
+    /// A context for an object listed from a live cluster; the cluster is the bundle.
+    pub fn cluster(namespace: Option<&'a str>, bundle: &'a BundleIndex, now: i64) -> Self {
+        Context {
+            origin: Origin::Cluster,
+            operation: Operation::Create,
+            namespace,
+            now,
+            api_version: None,
+            bundle: Some(bundle),
+        }
+    }
+
     pub fn manifest(
         namespace: Option<&'a str>,
         api_version: Option<&'a str>,

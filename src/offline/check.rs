@@ -173,33 +173,34 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
                 ..
             } => judge_unread(policy, api_version, kind, meta),
         };
-        for judged in decide(policy, findings, None).judged {
-            let (action, message) = after_mode(policy.mode, judged.action, judged.finding.message);
-            report.findings.push(FindingEntry {
-                rule: judged.finding.rule,
-                action,
-                message,
-                object: object_ref.clone(),
-                file: Some(source.file.clone()),
-                line: Some(source.line),
-                field: judged.finding.field,
-            });
-        }
+        push_findings(&mut report, policy, findings, &object_ref, Some(source));
     }
 
-    let count = |action| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.action == action)
-            .count()
-    };
-    report.summary.objects = report.objects.len();
-    report.summary.deny = count(Action::Deny);
-    report.summary.warn = count(Action::Warn);
-    report.summary.audit = count(Action::Audit);
-    report.summary.errors = report.errors.len();
+    report.count();
     report
+}
+
+/// Gives `findings` of one object their actions (policy, then mode) and adds them to the
+/// report. Shared by `check` and `audit`; `source` is absent for objects read from a cluster.
+pub fn push_findings(
+    report: &mut Report,
+    policy: &Policy,
+    findings: Vec<Finding>,
+    object: &ObjectRef,
+    source: Option<&Source>,
+) {
+    for judged in decide(policy, findings, None).judged {
+        let (action, message) = after_mode(policy.mode, judged.action, judged.finding.message);
+        report.findings.push(FindingEntry {
+            rule: judged.finding.rule,
+            action,
+            message,
+            object: object.clone(),
+            file: source.map(|s| s.file.clone()),
+            line: source.map(|s| s.line),
+            field: judged.finding.field,
+        });
+    }
 }
 
 /// `deprecated-api-version` on an object bulwark reads only the metadata of, with the same

@@ -58,6 +58,7 @@ stage "set up and start the API server"
 "$bench/setup.sh" > "$out/setup.log" 2>&1 || { echo "setup.sh failed; see $out/setup.log"; exit 1; }
 "$bench/down.sh" >/dev/null 2>&1
 "$bench/up.sh" > "$out/up.log" 2>&1 || { echo "up.sh failed; see $out/up.log"; cat "$out/up.log"; exit 1; }
+k apply -f "$root/deploy/crds/policyreports.yaml"
 
 stage "start bulwark on 127.0.0.1:$PORT"
 certs="$RUN/bulwark-certs"
@@ -237,11 +238,13 @@ for _ in $(seq 50); do
 done
 [ $KRC = 0 ] && pass "admitted again once bulwark is back" || fail "after restart: $KOUT"
 
-if [ -x "$here/kinds.sh" ]; then
-  stage "scenario: other kinds"
-  # shellcheck source=/dev/null
-  . "$here/kinds.sh"
-fi
+stage "scenario: other kinds"
+# shellcheck source=/dev/null
+. "$here/kinds.sh"
+
+stage "scenario: bulwark audit of the cluster, with PolicyReports"
+# shellcheck source=/dev/null
+. "$here/audit.sh"
 
 stage "done"
 echo "e2e: $passes passed, $fails failed ($(( $(date +%s) - t_start ))s); transcript: $transcript"

@@ -93,6 +93,20 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// Fills in the summary from the entries.
+    pub fn count(&mut self) {
+        let count = |action| self.findings.iter().filter(|f| f.action == action).count();
+        self.summary = Summary {
+            objects: self.objects.len(),
+            deny: count(Action::Deny),
+            warn: count(Action::Warn),
+            audit: count(Action::Audit),
+            errors: self.errors.len(),
+        };
+    }
+}
+
 /// The weakest action that fails a run (`--fail-on`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
