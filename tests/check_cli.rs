@@ -1,9 +1,10 @@
 //! `bulwark check` as a user runs it: the built binary on the fixtures under
 //! `tests/fixtures/check/`, on directories and stdin, in all four formats, with its exit codes.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -14,24 +15,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn bulwark(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(args)
-        .env_remove("BULWARK_POLICY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bulwark runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("bulwark finishes")
+    common::bulwark_cli(args, stdin)
 }
 
 fn stdout(out: &Output) -> String {

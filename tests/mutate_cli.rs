@@ -1,8 +1,9 @@
 //! `bulwark mutate` as a user runs it: the built binary on files and on stdin, in all three
 //! outputs, with a broken document in the input.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -38,23 +39,7 @@ metadata: {name: web, namespace: shop}
 ";
 
 fn bulwark(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bulwark runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("bulwark finishes")
+    common::bulwark_cli(args, stdin)
 }
 
 fn write_manifest(text: &str) -> (tempfile::TempDir, String) {

@@ -267,22 +267,6 @@ fn judge(
     if name_of(&object).is_some() && summary.name.is_empty() {
         summary.name = name_of(&object).unwrap_or_default();
     }
-    match endpoint {
-        Endpoint::Validate => validate(policy, request, kind, &object, operation, now, summary),
-        Endpoint::Mutate => mutate(policy, request, &object, operation, now, summary),
-    }
-}
-
-/// The mutating webhook: the enabled mutations' JSON Patch, or in audit mode what they would
-/// change, as warnings and audit annotations.
-fn mutate(
-    policy: &Policy,
-    request: &Request,
-    object: &Object,
-    operation: crate::engine::Operation,
-    now: i64,
-    summary: &mut Summary,
-) -> ResponseOut {
     let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
     let ctx = Context {
         origin: Origin::Admission,
@@ -292,7 +276,22 @@ fn mutate(
         api_version: None,
         bundle: None,
     };
-    let mutated = mutations::mutate(policy, object, &ctx);
+    match endpoint {
+        Endpoint::Validate => validate(policy, request, kind, &object, &ctx, summary),
+        Endpoint::Mutate => mutate(policy, request, &object, &ctx, summary),
+    }
+}
+
+/// The mutating webhook: the enabled mutations' JSON Patch, or in audit mode what they would
+/// change, as warnings and audit annotations.
+fn mutate(
+    policy: &Policy,
+    request: &Request,
+    object: &Object,
+    ctx: &Context,
+    summary: &mut Summary,
+) -> ResponseOut {
+    let mutated = mutations::mutate(policy, object, ctx);
     let mut response = ResponseOut::allow(&request.uid);
     summary.mutations = mutated.changes.iter().map(|c| c.mutation).collect();
     summary.mutations.dedup();
@@ -343,27 +342,17 @@ fn validate(
     request: &Request,
     kind: Kind,
     object: &Object,
-    operation: crate::engine::Operation,
-    now: i64,
+    ctx: &Context,
     summary: &mut Summary,
 ) -> ResponseOut {
-    let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
-    let ctx = Context {
-        origin: Origin::Admission,
-        operation,
-        namespace,
-        now,
-        api_version: None,
-        bundle: None,
-    };
-    let findings = evaluate(policy, object, &ctx);
+    let findings = evaluate(policy, object, ctx);
     // Ratcheting: on UPDATE, what the old object already broke does not block the change.
-    let old_findings: Option<Vec<Finding>> = match operation {
+    let old_findings: Option<Vec<Finding>> = match ctx.operation {
         crate::engine::Operation::Update => request
             .old_object
             .filter(|r| r.get() != "null")
             .and_then(|raw| decode_object(kind, raw).ok())
-            .map(|old| evaluate(policy, &old, &ctx)),
+            .map(|old| evaluate(policy, &old, ctx)),
         _ => None,
     };
     let verdict = decide(policy, findings, old_findings.as_deref());

@@ -408,3 +408,28 @@ pub fn compliant_cluster_role() -> Value {
         "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
     })
 }
+
+/// Runs the built `bulwark` binary with `args`, feeding `stdin` if given. The environment's
+/// BULWARK_POLICY is removed so a developer's setting cannot change what a test sees.
+pub fn bulwark_cli(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(args)
+        .env_remove("BULWARK_POLICY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bulwark runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("bulwark finishes")
+}
