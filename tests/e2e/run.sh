@@ -51,8 +51,12 @@ cleanup() {
 trap cleanup EXIT
 
 stage "build bulwark"
-(cd "$root" && cargo build --quiet --bin bulwark) || { echo "build failed"; exit 1; }
-BULWARK="$root/target/debug/bulwark"
+# .ci/run passes the binary `cargo test` already built; otherwise build it.
+BULWARK=${BULWARK_E2E_BIN:-}
+if [ -z "$BULWARK" ]; then
+  (cd "$root" && cargo build --quiet --bin bulwark) || { echo "build failed"; exit 1; }
+  BULWARK="$root/target/debug/bulwark"
+fi
 
 stage "set up and start the API server"
 "$bench/setup.sh" > "$out/setup.log" 2>&1 || { echo "setup.sh failed; see $out/setup.log"; exit 1; }
