@@ -6,6 +6,10 @@ use bulwark::engine::Policy;
 use bulwark::server::review::{Endpoint, answer};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+// The same allocator as the binary, so the numbers are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn reviews_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reviews")
 }
