@@ -283,6 +283,14 @@ pub struct PodView<'a> {
     pub path: PodSpecPath,
 }
 
+/// A pod spec and its template metadata, open for mutation.
+#[derive(Debug)]
+pub struct PodMut<'a> {
+    pub spec: &'a mut PodSpec,
+    pub meta: &'a mut ObjectMeta,
+    pub path: PodSpecPath,
+}
+
 impl Object {
     /// Decodes a JSON text as `kind`. Unknown fields are ignored (newer API versions add them);
     /// a field of the wrong type is an error.
@@ -435,6 +443,19 @@ impl Object {
         let spec = template.spec.as_mut()?;
         let meta = template.metadata.get_or_insert_with(ObjectMeta::default);
         Some((spec, meta))
+    }
+
+    /// The pod spec a mutation may change in `operation`, with its metadata and where it sits:
+    /// `None` for kinds without one, and on UPDATE of a Pod or a Job, whose pod spec is
+    /// immutable once created.
+    pub fn pod_for_mutation(&mut self, operation: super::Operation) -> Option<PodMut<'_>> {
+        let kind = self.kind();
+        let path = kind.pod_spec_path()?;
+        if !kind.pod_spec_mutable(operation) {
+            return None;
+        }
+        let (spec, meta) = self.pod_mut()?;
+        Some(PodMut { spec, meta, path })
     }
 
     /// The replica count a controller asks for, with the API server's default of 1.

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Change, Mutation, MutationSpec, params};
 use crate::engine::rules::termination_grace_covers_prestop::DEFAULT_GRACE_SECONDS;
+use crate::engine::workload::PodMut;
 use crate::engine::{Context, Object};
 
 pub const ID: &str = "add-prestop-hook";
@@ -64,14 +65,10 @@ impl AddPrestopHook {
 
 impl Mutation for AddPrestopHook {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let kind = object.kind();
-        let Some(path) = kind.pod_spec_path() else {
-            return;
-        };
-        if !kind.is_long_running() || !kind.pod_spec_mutable(ctx.operation) {
+        if !object.kind().is_long_running() {
             return;
         }
-        let Some((spec, _)) = object.pod_mut() else {
+        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
             return;
         };
         let mut added = false;

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 use super::{Change, Mutation, MutationSpec, params};
+use crate::engine::workload::PodMut;
 use crate::engine::{Context, Object};
 
 pub const ID: &str = "add-recommended-labels";
@@ -145,16 +146,15 @@ impl Mutation for AddRecommendedLabels {
             });
         }
         // A Pod's metadata was just handled; templates are separate metadata.
-        let Some(path) = kind
-            .pod_spec_path()
-            .filter(|_| kind != crate::engine::Kind::Pod)
-        else {
-            return;
-        };
-        if !kind.pod_spec_mutable(ctx.operation) {
+        if kind == crate::engine::Kind::Pod {
             return;
         }
-        let Some((_, template_meta)) = object.pod_mut() else {
+        let Some(PodMut {
+            meta: template_meta,
+            path,
+            ..
+        }) = object.pod_for_mutation(ctx.operation)
+        else {
             return;
         };
         let added = add_missing(template_meta, &values);

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Deserialize;
 
 use super::{Change, Mutation, MutationSpec, params};
+use crate::engine::workload::PodMut;
 use crate::engine::{Context, Object, quantity};
 
 pub const ID: &str = "add-resource-requests";
@@ -119,14 +120,7 @@ impl AddResourceRequests {
 
 impl Mutation for AddResourceRequests {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let kind = object.kind();
-        let Some(path) = kind.pod_spec_path() else {
-            return;
-        };
-        if !kind.pod_spec_mutable(ctx.operation) {
-            return;
-        }
-        let Some((spec, _)) = object.pod_mut() else {
+        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
             return;
         };
         for c in &mut spec.containers {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{Change, Mutation, MutationSpec, params};
 use crate::engine::image::ImageRef;
+use crate::engine::workload::PodMut;
 use crate::engine::{Context, Object};
 
 pub const ID: &str = "set-image-pull-policy";
@@ -42,14 +43,7 @@ impl SetImagePullPolicy {
 
 impl Mutation for SetImagePullPolicy {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let kind = object.kind();
-        let Some(path) = kind.pod_spec_path() else {
-            return;
-        };
-        if !kind.pod_spec_mutable(ctx.operation) {
-            return;
-        }
-        let Some((spec, _)) = object.pod_mut() else {
+        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
             return;
         };
         let mut set = |list: &str, name: &str, image: Option<&str>, policy: &mut Option<String>| {

@@ -2,6 +2,7 @@
 //! pod says who it runs as.
 
 use super::{Change, Mutation, MutationSpec};
+use crate::engine::workload::PodMut;
 use crate::engine::{Context, Object};
 
 pub const ID: &str = "set-run-as-non-root";
@@ -18,14 +19,7 @@ struct SetRunAsNonRoot;
 
 impl Mutation for SetRunAsNonRoot {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let kind = object.kind();
-        let Some(path) = kind.pod_spec_path() else {
-            return;
-        };
-        if !kind.pod_spec_mutable(ctx.operation) {
-            return;
-        }
-        let Some((spec, _)) = object.pod_mut() else {
+        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
             return;
         };
         let pod_says = spec
