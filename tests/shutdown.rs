@@ -22,6 +22,14 @@ struct Serving {
     _dir: tempfile::TempDir,
 }
 
+// A failing test must not leave a server running.
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `bulwark serve` on ephemeral ports and reads the bound addresses from its log.
 fn serve(grace: &str) -> Serving {
     let _ = rustls::crypto::ring::default_provider().install_default();
