@@ -17,6 +17,7 @@ pub mod audit;
 pub mod catalog;
 pub mod certs;
 pub mod cli;
+pub mod clock;
 pub mod engine;
 pub mod install;
 pub mod manifests;

@@ -54,7 +54,7 @@ pub struct FindingsFailed {
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     let policy = load_policy(&args.policy)?;
-    let report = offline::check::run_paths(&policy, &args.paths, offline::now());
+    let report = offline::check::run_paths(&policy, &args.paths, crate::clock::unix_now());
     let text = match args.output {
         CheckOutput::Text => report::text::render(&report, args.fail_on, color_stdout()),
         CheckOutput::Json => report.to_json(),
@@ -133,7 +133,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             .context("no cluster to audit: pass --kubeconfig, set KUBECONFIG, or run in a pod")?,
     };
     let client = kube::Client::try_from(config)?;
-    let now = offline::now();
+    let now = crate::clock::unix_now();
     let progress = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(Kind::ALL.len() as u64);
         bar.set_style(
@@ -263,7 +263,7 @@ pub struct InputErrors {
 fn mutate(args: MutateArgs) -> anyhow::Result<()> {
     let policy = load_policy(&args.policy)?;
     let items = manifests::read_paths(&args.paths);
-    let run = offline::mutate::run(&policy, items, args.output, offline::now());
+    let run = offline::mutate::run(&policy, items, args.output, crate::clock::unix_now());
     print!("{}", run.stdout);
     for note in &run.notes {
         eprintln!("note: {note}");

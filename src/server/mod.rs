@@ -11,7 +11,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -109,9 +109,7 @@ async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 fn handle(state: &AppState, body: &[u8], endpoint: Endpoint) -> Response {
     let started = Instant::now();
     let policy = state.policy.load();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::clock::unix_now();
     match review::answer(&policy, body, endpoint, now) {
         Ok(outcome) => {
             let s = &outcome.summary;

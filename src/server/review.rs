@@ -264,8 +264,10 @@ fn judge(
             return response;
         }
     };
-    if name_of(&object).is_some() && summary.name.is_empty() {
-        summary.name = name_of(&object).unwrap_or_default();
+    if summary.name.is_empty()
+        && let Some(name) = name_of(&object)
+    {
+        summary.name = name;
     }
     let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
     let ctx = Context {
@@ -301,19 +303,18 @@ fn mutate(
     }
     let audit_mode = policy.mode == Mode::Audit;
     for change in &mutated.changes {
-        let entry = response
-            .audit_annotations
-            .entry(change.mutation.to_string())
-            .or_default();
-        if !entry.is_empty() {
-            entry.push_str("; ");
-        }
         let prefix = if audit_mode {
             "would mutate"
         } else {
             "mutated"
         };
-        let _ = write!(entry, "{prefix}: {}: {}", change.field, change.message);
+        annotate(
+            &mut response,
+            change.mutation,
+            prefix,
+            &change.field,
+            &change.message,
+        );
     }
     if audit_mode {
         summary.decision = "would-mutate";
@@ -386,22 +387,18 @@ fn respond(uid: &str, object: &Object, verdict: &Verdict) -> ResponseOut {
             _ => {}
         }
         if audit_mode || judged.action == Action::Audit {
-            let entry = response
-                .audit_annotations
-                .entry(judged.finding.rule.to_string())
-                .or_default();
-            if !entry.is_empty() {
-                entry.push_str("; ");
-            }
             let prefix = if audit_mode && judged.action == Action::Deny {
                 "would deny"
             } else {
                 judged.action.as_str()
             };
-            let _ = write!(
-                entry,
-                "{prefix}: {}: {}",
-                judged.finding.field, judged.finding.message
+            let finding = &judged.finding;
+            annotate(
+                &mut response,
+                finding.rule,
+                prefix,
+                &finding.field,
+                &finding.message,
             );
         }
     }
@@ -429,6 +426,19 @@ fn respond(uid: &str, object: &Object, verdict: &Verdict) -> ResponseOut {
         });
     }
     response
+}
+
+/// Adds `prefix: field: message` to the audit annotation `key` (a rule or mutation id),
+/// after what that key already holds.
+fn annotate(response: &mut ResponseOut, key: &str, prefix: &str, field: &str, message: &str) {
+    let entry = response
+        .audit_annotations
+        .entry(key.to_string())
+        .or_default();
+    if !entry.is_empty() {
+        entry.push_str("; ");
+    }
+    let _ = write!(entry, "{prefix}: {field}: {message}");
 }
 
 /// `[rule-id] message`.
