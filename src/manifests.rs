@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::engine::workload::other_version;
+use crate::engine::workload::{decode_error, other_version, redact_values};
 use crate::engine::{Kind, Object};
 
 /// Where a document came from.
@@ -252,14 +252,9 @@ fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
                 });
                 return;
             };
-            let decode_error = |e: serde_json::Error| {
-                format!(
-                    "cannot decode the {api_version} {kind}: {}",
-                    crate::server::review::redact_values(&e.to_string())
-                )
-            };
+            let undecodable = |e: serde_json::Error| decode_error(api_version, kind, &e);
             let typed = match Kind::from_api_version(api_version, kind) {
-                Some(k) => Object::from_value(k, value.clone()).map_err(decode_error),
+                Some(k) => Object::from_value(k, value.clone()).map_err(undecodable),
                 // An older or removed version: read it as the current one where it fits.
                 None => match other_version(api_version, kind) {
                     None => {
@@ -272,12 +267,12 @@ fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
                     }
                     Some(other) => match Object::from_other_version(&other, value.clone()) {
                         Some(Ok(object)) => Ok(object),
-                        Some(Err(e)) if other.removed_in.is_none() => Err(decode_error(e)),
+                        Some(Err(e)) if other.removed_in.is_none() => Err(undecodable(e)),
                         unread => {
                             let why = match (unread, other.replacement) {
                                 (Some(Err(e)), Some(new)) => format!(
                                     "cannot be read as {new} ({})",
-                                    crate::server::review::redact_values(&e.to_string())
+                                    redact_values(&e.to_string())
                                 ),
                                 _ => "is not a kind bulwark checks".to_string(),
                             };

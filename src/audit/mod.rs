@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::engine::bundle::{BundleIndex, Coverage};
+use crate::engine::workload::decode_error;
 use crate::engine::{Action, Context, Object, Policy, evaluate};
 use crate::offline::check::push_findings;
 use crate::offline::report::{ErrorEntry, ObjectEntry, ObjectRef, Report};
@@ -40,11 +41,7 @@ pub fn judge(
             Err(e) => report.errors.push(ErrorEntry {
                 file: format!("cluster {}", item.kind.plural()),
                 line: None,
-                message: format!(
-                    "cannot decode a {}: {}",
-                    item.kind.name(),
-                    crate::server::review::redact_values(&e.to_string())
-                ),
+                message: decode_error(&item.kind.api_version(), item.kind.name(), &e),
             }),
         }
     }

@@ -937,6 +937,39 @@ fn upgrade_hpa_v2beta1(value: &mut serde_json::Value) {
     }
 }
 
+/// Removes the offending value from serde messages such as
+/// `invalid type: string "hunter2", expected i32`, keeping only its type, and hides base64
+/// decoder details (they quote bytes of the input).
+pub fn redact_values(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("invalid symbol")
+        || lower.contains("invalid byte")
+        || lower.contains("invalid last symbol")
+        || lower.contains("invalid padding")
+    {
+        return "invalid base64".to_string();
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = message.find(prefix) {
+            let after = start + prefix.len();
+            let rest = &message[after..];
+            if let Some(end) = rest.find(", expected") {
+                let what = rest[..end].split_whitespace().next().unwrap_or("value");
+                return format!("{}{what}{}", &message[..after], &rest[end..]);
+            }
+        }
+    }
+    message.to_string()
+}
+
+/// The message for an object that does not decode as its kind, without any of its values.
+pub fn decode_error(api_version: &str, kind: &str, error: &serde_json::Error) -> String {
+    format!(
+        "cannot decode the {api_version} {kind}: {}",
+        redact_values(&error.to_string())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use base64::Engine as _;
 
 use crate::engine::decide::{Judged, Verdict};
 use crate::engine::mutations;
+use crate::engine::workload::redact_values;
 use crate::engine::{
     Action, Context, Finding, Kind, Mode, Object, Origin, Policy, decide, evaluate,
 };
@@ -538,29 +539,4 @@ fn plain_json_error(e: &serde_json::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
-}
-
-/// Removes the offending value from serde messages such as
-/// `invalid type: string "hunter2", expected i32`, keeping only its type, and hides base64
-/// decoder details (they quote bytes of the input).
-pub fn redact_values(message: &str) -> String {
-    let lower = message.to_ascii_lowercase();
-    if lower.contains("invalid symbol")
-        || lower.contains("invalid byte")
-        || lower.contains("invalid last symbol")
-        || lower.contains("invalid padding")
-    {
-        return "invalid base64".to_string();
-    }
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(start) = message.find(prefix) {
-            let after = start + prefix.len();
-            let rest = &message[after..];
-            if let Some(end) = rest.find(", expected") {
-                let what = rest[..end].split_whitespace().next().unwrap_or("value");
-                return format!("{}{what}{}", &message[..after], &rest[end..]);
-            }
-        }
-    }
-    message.to_string()
 }
