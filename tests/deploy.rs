@@ -2,8 +2,9 @@
 //! Deployment obeys bulwark's own rules, and `bulwark certs` / `bulwark manifests` produce
 //! what the README says.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use bulwark::engine::Policy;
@@ -190,10 +191,7 @@ fn bulwark_check_on_deploy_reports_nothing() {
 }
 
 fn bulwark(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(args)
-        .output()
-        .expect("bulwark runs")
+    common::bulwark_cli(args, None)
 }
 
 #[test]
