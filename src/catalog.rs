@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::engine::mutations::MUTATIONS;
-use crate::engine::registry::{self, Scope};
+use crate::engine::registry;
+use crate::engine::rule::{RuleClass, Scope};
 use crate::engine::{Kind, Policy};
 
 /// Whether an entry judges or changes objects.
@@ -28,6 +29,9 @@ pub struct Entry {
     pub scope: String,
     /// The same, as kind names.
     pub kinds: Vec<&'static str>,
+    /// For a rule `security` or `practice` (see [`RuleClass`]); absent for a mutation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<RuleClass>,
     /// For a rule its action in the built-in policy; for a mutation `on` or `off`.
     pub default: &'static str,
     /// Where it can fire: `admission`, `offline`, `bundle`.
@@ -77,6 +81,7 @@ pub fn entries() -> Vec<Entry> {
             entry_type: EntryType::Rule,
             scope: scope_words(spec.scope),
             kinds: scope_kinds(|k| spec.applies_to(k)),
+            class: Some(spec.class),
             default: policy.action(spec.id).as_str(),
             sees,
             summary,
@@ -92,6 +97,7 @@ pub fn entries() -> Vec<Entry> {
             entry_type: EntryType::Rule,
             scope: scope_words(check.scope),
             kinds: scope_kinds(|k| check.applies_to(k)),
+            class: Some(RuleClass::Practice),
             default: policy.action(check.id).as_str(),
             sees: vec!["bundle"],
             summary: check.summary.to_string(),
@@ -116,6 +122,7 @@ pub fn entries() -> Vec<Entry> {
             entry_type: EntryType::Mutation,
             scope: scope_words(scope),
             kinds: scope_kinds(applies),
+            class: None,
             default: if enabled.contains(&spec.id) {
                 "on"
             } else {
@@ -138,7 +145,15 @@ pub fn render_text(entries: &[Entry]) -> String {
     ] {
         let _ = writeln!(out, "{title}:");
         for e in entries.iter().filter(|e| e.entry_type == entry_type) {
-            let _ = writeln!(out, "  {:<36} {:<6} {}", e.id, e.default, e.sees.join(", "));
+            let class = e.class.map_or("", RuleClass::as_str);
+            let _ = writeln!(
+                out,
+                "  {:<36} {:<6} {:<9} {}",
+                e.id,
+                e.default,
+                class,
+                e.sees.join(", ")
+            );
             let _ = writeln!(out, "      kinds: {}", e.scope);
             let _ = writeln!(out, "      checks: {}", e.summary);
             let _ = writeln!(out, "      why: {}", e.why);
@@ -163,15 +178,25 @@ pub fn render_markdown(entries: &[Entry]) -> String {
          policy (`policies/default.yaml`). **fires** says where a rule can fire: `admission` on a\n\
          single object in the webhook and in `check`; `offline` only in `check` on manifest files\n\
          (the API server defaults or rejects the field before any webhook sees it); `bundle` across\n\
-         the documents of one `check` run (later the cluster).\n\n\
+         the documents of one `check` run, or the live cluster in `audit`.\n\n\
+         **class** is `security` for the Pod Security controls and `practice` for the rest.\n\
+         Security rules judge every Pod, its init and ephemeral containers included, whatever\n\
+         ownerReferences it claims, and only the policy file can exempt an object from them.\n\
+         Practice rules leave an object that a judged controller generated (a ReplicaSet of a\n\
+         Deployment, a Job of a CronJob, a Pod of a ReplicaSet, StatefulSet, DaemonSet, Job or\n\
+         ReplicationController) to its owner, and the exemption annotation can switch them off.\n\n\
          ## Rules\n\n\
-         | id | kinds | default | fires | checks | why |\n\
-         |---|---|---|---|---|---|\n",
+         | id | class | kinds | default | fires | checks | why |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     let row = |out: &mut String, e: &Entry| {
+        let class = e
+            .class
+            .map(|c| format!(" {} |", c.as_str()))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} |",
+            "| `{}` |{class} {} | {} | {} | {} | {} |",
             e.id,
             cell(&e.scope),
             e.default,
@@ -238,6 +263,59 @@ mod tests {
         assert_eq!(image.default, "deny");
         assert_eq!(image.scope, "workloads");
         assert!(image.kinds.contains(&"CronJob") && !image.kinds.contains(&"Service"));
+    }
+
+    #[test]
+    fn every_rule_has_a_class_and_the_pod_security_controls_are_the_security_rules() {
+        let entries = entries();
+        let security: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.class == Some(RuleClass::Security))
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            security,
+            [
+                "run-as-non-root",
+                "no-privileged",
+                "no-privilege-escalation",
+                "drop-all-capabilities",
+                "read-only-root-filesystem",
+                "no-host-namespaces",
+                "no-host-path"
+            ]
+        );
+        for e in &entries {
+            assert_eq!(
+                e.class.is_some(),
+                e.entry_type == EntryType::Rule,
+                "{}",
+                e.id
+            );
+        }
+        // Every output format shows the class.
+        let text = render_text(&entries);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("no-privileged") && l.contains("security")),
+            "{text}"
+        );
+        let markdown = render_markdown(&entries);
+        assert!(
+            markdown.contains("| `no-privileged` | security |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("| `image-tag-pinned` | practice |"));
+        let json: serde_json::Value = serde_json::from_str(&render_json(&entries)).expect("JSON");
+        let by_id = |id: &str| {
+            json.as_array()
+                .and_then(|a| a.iter().find(|e| e["id"] == id))
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(by_id("no-host-path")["class"], "security");
+        assert_eq!(by_id("replicas-minimum")["class"], "practice");
+        assert!(by_id("add-prestop-hook").get("class").is_none());
     }
 
     #[test]

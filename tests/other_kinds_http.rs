@@ -319,9 +319,7 @@ async fn every_rule_that_does_not_judge_workloads_has_a_case() {
     // Offline and bundle-only rules never fire in the webhook; `check` tests them.
     for spec in RULES.iter().filter(|spec| {
         !Kind::WORKLOADS.iter().any(|k| spec.applies_to(*k))
-            && spec
-                .sees
-                .contains(&bulwark::engine::registry::Sees::Admission)
+            && spec.sees.contains(&bulwark::engine::rule::Sees::Admission)
     }) {
         assert!(covered.contains(&spec.id), "no HTTP case for {}", spec.id);
         count += 1;

@@ -225,8 +225,7 @@ async fn every_rule_fails_and_passes_on_a_pod_and_a_controller() {
     // tables); the other kinds have theirs in other_kinds_http.rs, and offline and bundle-only
     // rules, which never fire in the webhook, are tested through `check`.
     let admission = bulwark::engine::registry::RULES.iter().filter(|spec| {
-        spec.sees
-            .contains(&bulwark::engine::registry::Sees::Admission)
+        spec.sees.contains(&bulwark::engine::rule::Sees::Admission)
             && Kind::WORKLOADS.iter().any(|k| spec.applies_to(*k))
     });
     for spec in admission {

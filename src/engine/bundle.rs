@@ -4,7 +4,7 @@
 //!
 //! It is built once per run from whatever the front has: the documents of one `check` run, a
 //! cluster listing in `audit`, later a read-only cache in the webhook. Rules get it through
-//! [`Context::bundle`](super::Context) and stay silent when there is none.
+//! [`Context::bundle`](super::rule::Context) and stay silent when there is none.
 //!
 //! Everything is keyed by namespace first, so no lookup ever crosses namespaces. Objects
 //! without a namespace (manifests that leave it to `kubectl -n`) share one unnamed namespace.
@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::containers::{ContainerSet, containers};
 use super::workload::Kind;
-use super::{Context, Object};
+use super::workload::Object;
 
 /// How much of the world an index holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -384,21 +384,6 @@ impl NamespaceView {
 }
 
 // === lookups for rules ===
-
-/// The facts of the namespace `object` lives in, when the context carries a bundle.
-pub fn view<'b>(ctx: &Context<'b>, object: &Object) -> Option<&'b NamespaceView> {
-    let bundle = ctx.bundle?;
-    let namespace = ctx.namespace.or(object.meta().namespace.as_deref());
-    Some(bundle.namespace(namespace))
-}
-
-/// The HPAs that scale `object` (none without a bundle).
-pub fn hpas_scaling<'b>(ctx: &Context<'b>, object: &Object) -> &'b [HpaFacts] {
-    match (view(ctx, object), object.meta().name.as_deref()) {
-        (Some(view), Some(name)) => view.hpas_for(object.kind(), name),
-        _ => &[],
-    }
-}
 
 /// Whether a port reference (`targetPort`, an Ingress backend port) names or numbers one of
 /// `ports`.

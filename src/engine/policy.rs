@@ -13,8 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::mutations::{self, Change, Mutation, MutationSpec};
-use super::registry::{self, BundleCheck, Rule, RuleSpec, nearest};
+use super::mutation::{Change, Mutation, MutationSpec};
+use super::mutations;
+use super::registry::{self, nearest};
+use super::rule::{BundleCheck, Rule, RuleSpec};
 use super::{Action, Context, Finding, Object};
 
 /// The built-in policy, compiled into the binary.

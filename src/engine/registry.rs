@@ -1,83 +1,12 @@
-//! The one list of every rule bulwark knows, and what each rule declares about itself.
+//! The one list of every rule bulwark knows.
 //!
-//! A rule is a file under `rules/` named after its id. It exports a `SPEC` (its id, the kinds it
-//! judges, where it can fire, a one-line summary and the reason behind it) and a type that
-//! implements [`Rule`]. The policy file gives each rule its action and parameters; [`RuleSpec::build`]
-//! turns the merged parameters into a configured rule.
+//! A rule is a file under `rules/` named after its id. It exports a `SPEC` (its id, its class,
+//! the kinds it judges, where it can fire, a one-line summary and the reason behind it; see
+//! [`RuleSpec`](super::rule::RuleSpec)) and a type that implements
+//! [`Rule`](super::rule::Rule). The policy file gives each rule its action and parameters.
 
+use super::rule::{BundleCheck, RuleSpec};
 use super::rules;
-use super::workload::Kind;
-use super::{Context, Finding, Object};
-
-/// A configured rule: pure, cheap to call, shared across requests.
-pub trait Rule: Send + Sync {
-    /// Appends what is wrong with `object` to `out`.
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>);
-}
-
-/// Which objects a rule judges.
-#[derive(Clone, Copy, Debug)]
-pub enum Scope {
-    /// Pods and every kind with a pod template.
-    Workloads,
-    /// Workloads that serve until replaced (not Jobs and CronJobs).
-    LongRunning,
-    /// Exactly these kinds.
-    Kinds(&'static [Kind]),
-    /// Every namespaced kind bulwark reads.
-    Namespaced,
-}
-
-/// Where a rule can fire (the `sees` column of the catalog).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sees {
-    /// On a single object, in the webhook and in `check`.
-    Admission,
-    /// Only on manifest files: the API server defaults or rejects the field first.
-    Offline,
-    /// Needs other objects: the same run in `check`, the cluster in `audit`.
-    Bundle,
-}
-
-impl Sees {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sees::Admission => "admission",
-            Sees::Offline => "offline",
-            Sees::Bundle => "bundle",
-        }
-    }
-}
-
-/// Builds a configured rule from its merged parameters (`{}` when it has none).
-pub type BuildRule = fn(serde_json::Value) -> Result<Box<dyn Rule>, serde_json::Error>;
-
-/// What a rule declares about itself; feeds the policy parser, `bulwark rules` and the docs.
-pub struct RuleSpec {
-    pub id: &'static str,
-    pub scope: Scope,
-    pub sees: &'static [Sees],
-    /// What the rule checks, in one line.
-    pub summary: &'static str,
-    /// Why it matters, in a few words (from the deployment guide).
-    pub why: &'static str,
-    pub build: BuildRule,
-}
-
-impl RuleSpec {
-    pub fn applies_to(&self, kind: Kind) -> bool {
-        scope_applies(self.scope, kind)
-    }
-}
-
-fn scope_applies(scope: Scope, kind: Kind) -> bool {
-    match scope {
-        Scope::Workloads => kind.is_workload(),
-        Scope::LongRunning => kind.is_long_running(),
-        Scope::Kinds(kinds) => kinds.contains(&kind),
-        Scope::Namespaced => !kind.is_cluster_scoped(),
-    }
-}
 
 /// Every rule, in catalog order. Adding a rule means adding its file and one line here.
 pub static RULES: &[&RuleSpec] = &[
@@ -139,27 +68,6 @@ pub static RULES: &[&RuleSpec] = &[
 /// Looks a rule up by id.
 pub fn rule(id: &str) -> Option<&'static RuleSpec> {
     RULES.iter().copied().find(|r| r.id == id)
-}
-
-/// The cross-object half of a rule, registered apart from its single-object [`Rule`] so the two
-/// halves can live in different files (and be written by different hands). It takes the action
-/// the policy gives its rule id and runs only when the context carries a bundle.
-pub struct BundleCheck {
-    /// The rule id it reports under.
-    pub id: &'static str,
-    pub scope: Scope,
-    /// What the cross-object half checks, in one line.
-    pub summary: &'static str,
-    pub why: &'static str,
-    /// The action when no rule of this id is in [`RULES`] and the policy does not name it.
-    pub default_action: super::Action,
-    pub check: fn(&Object, &Context, &mut Vec<Finding>),
-}
-
-impl BundleCheck {
-    pub fn applies_to(&self, kind: Kind) -> bool {
-        scope_applies(self.scope, kind)
-    }
 }
 
 /// Every bundle check registered apart from its rule.

@@ -209,10 +209,10 @@ impl Kind {
         matches!(self, Kind::ClusterRole)
     }
 
-    /// Whether the pod spec may still change in this operation. A Pod's spec and a Job's pod
-    /// template are immutable once created, so mutations leave them alone on UPDATE.
-    pub fn pod_spec_mutable(self, operation: super::Operation) -> bool {
-        operation != super::Operation::Update || !matches!(self, Kind::Pod | Kind::Job)
+    /// Whether the pod spec is fixed once the object is created: a Pod's spec and a Job's pod
+    /// template are immutable, so mutations leave them alone on UPDATE.
+    pub fn pod_spec_fixed_after_create(self) -> bool {
+        matches!(self, Kind::Pod | Kind::Job)
     }
 }
 
@@ -445,15 +445,10 @@ impl Object {
         Some((spec, meta))
     }
 
-    /// The pod spec a mutation may change in `operation`, with its metadata and where it sits:
-    /// `None` for kinds without one, and on UPDATE of a Pod or a Job, whose pod spec is
-    /// immutable once created.
-    pub fn pod_for_mutation(&mut self, operation: super::Operation) -> Option<PodMut<'_>> {
-        let kind = self.kind();
-        let path = kind.pod_spec_path()?;
-        if !kind.pod_spec_mutable(operation) {
-            return None;
-        }
+    /// The pod spec open for mutation, with its metadata and where it sits; `None` for kinds
+    /// without one.
+    pub fn pod_for_mutation(&mut self) -> Option<PodMut<'_>> {
+        let path = self.kind().pod_spec_path()?;
         let (spec, meta) = self.pod_mut()?;
         Some(PodMut { spec, meta, path })
     }

@@ -4,10 +4,11 @@
 use k8s_openapi::api::core::v1::{ExecAction, LifecycleHandler, SleepAction};
 use serde::Deserialize;
 
-use super::{Change, Mutation, MutationSpec, params};
+use crate::engine::mutation::{Change, Mutation, MutationSpec, params, pod_to_mutate};
+use crate::engine::rule::Context;
 use crate::engine::rules::termination_grace_covers_prestop::DEFAULT_GRACE_SECONDS;
+use crate::engine::workload::Object;
 use crate::engine::workload::PodMut;
-use crate::engine::{Context, Object};
 
 pub const ID: &str = "add-prestop-hook";
 
@@ -68,7 +69,7 @@ impl Mutation for AddPrestopHook {
         if !object.kind().is_long_running() {
             return;
         }
-        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
+        let Some(PodMut { spec, path, .. }) = pod_to_mutate(object, ctx) else {
             return;
         };
         let mut added = false;

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use super::{Change, Mutation, MutationSpec, params};
+use crate::engine::mutation::{Change, Mutation, MutationSpec, params, pod_to_mutate};
+use crate::engine::rule::Context;
+use crate::engine::workload::Object;
 use crate::engine::workload::PodMut;
-use crate::engine::{Context, Object};
 
 pub const ID: &str = "add-recommended-labels";
 
@@ -153,7 +154,7 @@ impl Mutation for AddRecommendedLabels {
             meta: template_meta,
             path,
             ..
-        }) = object.pod_for_mutation(ctx.operation)
+        }) = pod_to_mutate(object, ctx)
         else {
             return;
         };

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Deserialize;
 
-use super::{Change, Mutation, MutationSpec, params};
+use crate::engine::mutation::{Change, Mutation, MutationSpec, params, pod_to_mutate};
 use crate::engine::workload::PodMut;
 use crate::engine::{Context, Object, quantity};
 
@@ -120,7 +120,7 @@ impl AddResourceRequests {
 
 impl Mutation for AddResourceRequests {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
+        let Some(PodMut { spec, path, .. }) = pod_to_mutate(object, ctx) else {
             return;
         };
         for c in &mut spec.containers {

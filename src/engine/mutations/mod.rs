@@ -12,39 +12,8 @@ pub mod add_resource_requests;
 pub mod set_image_pull_policy;
 pub mod set_run_as_non_root;
 
-use serde::Serialize;
-
+use super::mutation::{Change, MutationSpec};
 use super::{Context, Object, Policy};
-
-/// A configured mutation.
-pub trait Mutation: Send + Sync {
-    /// Adds what is missing to `object` and records each change.
-    fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>);
-}
-
-/// One change a mutation made (or would make, in audit mode).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Change {
-    pub mutation: &'static str,
-    /// The field that was added or set, e.g. `spec.template.spec.containers[web].resources`.
-    pub field: String,
-    pub message: String,
-}
-
-/// Builds a configured mutation from its merged params; `Err` says what is wrong with them.
-pub type BuildMutation = fn(serde_json::Value) -> Result<Box<dyn Mutation>, String>;
-
-/// What a mutation declares about itself.
-pub struct MutationSpec {
-    pub id: &'static str,
-    /// What it adds, in one line.
-    pub summary: &'static str,
-    /// Why, in a few words.
-    pub why: &'static str,
-    /// The validating rule this mutation answers.
-    pub answers: &'static str,
-    pub build: BuildMutation,
-}
 
 /// Every mutation, in the order they are applied.
 pub static MUTATIONS: &[&MutationSpec] = &[
@@ -57,11 +26,6 @@ pub static MUTATIONS: &[&MutationSpec] = &[
 
 pub fn mutation(id: &str) -> Option<&'static MutationSpec> {
     MUTATIONS.iter().copied().find(|m| m.id == id)
-}
-
-/// Deserializes a mutation's params, turning serde's error into a message.
-pub fn params<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 /// The result of mutating one object.

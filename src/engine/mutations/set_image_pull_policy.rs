@@ -7,10 +7,11 @@
 
 use serde::Deserialize;
 
-use super::{Change, Mutation, MutationSpec, params};
 use crate::engine::image::ImageRef;
+use crate::engine::mutation::{Change, Mutation, MutationSpec, params, pod_to_mutate};
+use crate::engine::rule::Context;
+use crate::engine::workload::Object;
 use crate::engine::workload::PodMut;
-use crate::engine::{Context, Object};
 
 pub const ID: &str = "set-image-pull-policy";
 
@@ -43,7 +44,7 @@ impl SetImagePullPolicy {
 
 impl Mutation for SetImagePullPolicy {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
+        let Some(PodMut { spec, path, .. }) = pod_to_mutate(object, ctx) else {
             return;
         };
         let mut set = |list: &str, name: &str, image: Option<&str>, policy: &mut Option<String>| {

@@ -1,9 +1,10 @@
 //! `set-run-as-non-root`: `securityContext.runAsNonRoot: true` on the pod when nothing in the
 //! pod says who it runs as.
 
-use super::{Change, Mutation, MutationSpec};
+use crate::engine::mutation::{Change, Mutation, MutationSpec, pod_to_mutate};
+use crate::engine::rule::Context;
+use crate::engine::workload::Object;
 use crate::engine::workload::PodMut;
-use crate::engine::{Context, Object};
 
 pub const ID: &str = "set-run-as-non-root";
 
@@ -19,7 +20,7 @@ struct SetRunAsNonRoot;
 
 impl Mutation for SetRunAsNonRoot {
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>) {
-        let Some(PodMut { spec, path, .. }) = object.pod_for_mutation(ctx.operation) else {
+        let Some(PodMut { spec, path, .. }) = pod_to_mutate(object, ctx) else {
             return;
         };
         let pod_says = spec

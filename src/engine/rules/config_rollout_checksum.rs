@@ -1,16 +1,16 @@
 //! `config-rollout-checksum`: a pod template that takes env from a ConfigMap of the same bundle
 //! carries a `checksum/*` annotation, so a config change rolls the pods.
 
-use crate::engine::bundle;
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "config-rollout-checksum";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Deployment, Kind::StatefulSet, Kind::DaemonSet]),
     sees: &[Sees::Bundle],
     summary: "a template that takes env from a ConfigMap of the same bundle (envFrom/configMapKeyRef) carries a checksum/* annotation",
@@ -22,7 +22,7 @@ struct ConfigRolloutChecksum;
 
 impl Rule for ConfigRolloutChecksum {
     fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
-        let (Some(view), Some(pod)) = (bundle::view(ctx, object), object.pod()) else {
+        let (Some(view), Some(pod)) = (ctx.namespace_view(object), object.pod()) else {
             return;
         };
         let mut names: Vec<&str> = Vec::new();

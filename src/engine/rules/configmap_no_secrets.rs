@@ -3,15 +3,16 @@
 
 use serde::Deserialize;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::{name_looks_secret, value_is_placeholder, value_looks_secret};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "configmap-no-secrets";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::ConfigMap]),
     sees: &[Sees::Admission],
     summary: "no ConfigMap key named like a secret (params.name_patterns), and no value that looks like one (PEM private key, cloud access key, JWT, URL with a password, vendor token)",

@@ -2,9 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "configmap-size";
 
@@ -13,6 +13,7 @@ const API_SERVER_LIMIT: u64 = 1024 * 1024;
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::ConfigMap]),
     sees: &[Sees::Admission],
     summary: "data + binaryData stay under params.max_bytes (default 900 KiB; the API server refuses more than 1 MiB)",

@@ -1,13 +1,14 @@
 //! `container-liveness-probe`: long-running app containers declare a liveness probe.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "container-liveness-probe";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::LongRunning,
     sees: &[Sees::Admission],
     summary: "long-running app containers have a livenessProbe",

@@ -4,13 +4,14 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "container-resources-limits";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "every container sets limits.memory, and limits.cpu unless params.cpu is false",

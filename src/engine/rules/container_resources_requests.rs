@@ -1,13 +1,14 @@
 //! `container-resources-requests`: every container and init container requests CPU and memory.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "container-resources-requests";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "every container and init container sets resources.requests.cpu and .memory",

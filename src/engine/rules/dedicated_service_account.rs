@@ -1,12 +1,13 @@
 //! `dedicated-service-account`: pods run under their own ServiceAccount, not `default`.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "dedicated-service-account";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "the pod spec names a serviceAccountName other than default",

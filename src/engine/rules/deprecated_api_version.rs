@@ -2,14 +2,15 @@
 //! has removed. The table of versions and their replacements lives in `workload.rs`, next to
 //! the upgrade that lets every other rule still read such a manifest.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 use crate::engine::workload::{Kind, other_version};
-use crate::engine::{Context, Finding, Object, Origin};
 
 pub const ID: &str = "deprecated-api-version";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&Kind::ALL),
     sees: &[Sees::Offline],
     summary: "apiVersion is not removed in current Kubernetes (extensions/v1beta1, apps/v1beta1, apps/v1beta2, policy/v1beta1, batch/v1beta1, autoscaling/v2beta1, autoscaling/v2beta2, networking.k8s.io/v1beta1, ...); the message names the replacement",

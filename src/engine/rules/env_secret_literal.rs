@@ -3,14 +3,15 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::{name_looks_secret, value_is_placeholder};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "env-secret-literal";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "an env var whose name looks secret (params.name_patterns) uses valueFrom.secretKeyRef, not a literal value",

@@ -4,14 +4,15 @@
 //! is set at all, so at admission only an HPA without `behavior` lacks it; the offline check
 //! applies the same default and judges the same way.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "hpa-behavior";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::HorizontalPodAutoscaler]),
     sees: &[Sees::Admission],
     summary: "behavior.scaleDown sets a stabilization window or policies",

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "hpa-replica-range";
 
@@ -14,6 +14,7 @@ const MIN_REPLICAS: i32 = 2;
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::HorizontalPodAutoscaler]),
     sees: &[Sees::Admission],
     summary: "minReplicas >= 2 (unset means 1) and maxReplicas >= minReplicas + params.headroom (default 2)",

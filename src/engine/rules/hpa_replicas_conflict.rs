@@ -1,15 +1,15 @@
 //! `hpa-replicas-conflict`: a workload that an HPA scales does not also set `spec.replicas` in
 //! its manifest.
 
-use crate::engine::bundle;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object, Origin};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "hpa-replicas-conflict";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Deployment, Kind::StatefulSet, Kind::ReplicaSet]),
     sees: &[Sees::Bundle],
     summary: "a workload an HPA scales does not also set spec.replicas in its manifest",
@@ -35,7 +35,7 @@ impl Rule for HpaReplicasConflict {
         if ctx.origin != Origin::Manifest || !sets_replicas(object) {
             return;
         }
-        let Some(hpa) = bundle::hpas_scaling(ctx, object).first() else {
+        let Some(hpa) = ctx.hpas_scaling(object).first() else {
             return;
         };
         out.push(Finding::new(

@@ -1,15 +1,15 @@
 //! `hpa-target-requests`: an HPA that scales on resource utilization targets pods that request
 //! that resource.
 
-use crate::engine::bundle;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "hpa-target-requests";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::HorizontalPodAutoscaler]),
     sees: &[Sees::Bundle],
     summary: "the target workload's containers request each resource the HPA scales on by utilization (no metrics means 80% cpu)",
@@ -31,7 +31,7 @@ impl Rule for HpaTargetRequests {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;
         };
-        let Some(view) = bundle::view(ctx, object) else {
+        let Some(view) = ctx.namespace_view(object) else {
             return;
         };
         let spec = &hpa.spec;

@@ -3,15 +3,16 @@
 
 use k8s_openapi::api::networking::v1::IngressServiceBackend;
 
-use crate::engine::bundle::{self, NamespaceView};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::bundle::NamespaceView;
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "ingress-backend-exists";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Ingress]),
     sees: &[Sees::Bundle],
     summary: "each backend Service exists and has the named or numbered port",
@@ -87,7 +88,7 @@ impl Rule for IngressBackendExists {
         let Object::Ingress(ingress) = object else {
             return;
         };
-        let (Some(view), Some(bundle)) = (bundle::view(ctx, object), ctx.bundle) else {
+        let (Some(view), Some(bundle)) = (ctx.namespace_view(object), ctx.bundle) else {
             return;
         };
         let Some(spec) = &ingress.spec else { return };

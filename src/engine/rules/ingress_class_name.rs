@@ -3,9 +3,9 @@
 
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "ingress-class-name";
 
@@ -14,6 +14,7 @@ pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Ingress]),
     sees: &[Sees::Admission],
     summary: "spec.ingressClassName is set (the kubernetes.io/ingress.class annotation is deprecated)",

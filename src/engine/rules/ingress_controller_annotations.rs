@@ -11,14 +11,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ingress_class_name::class_of;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "ingress-controller-annotations";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Ingress]),
     sees: &[Sees::Admission],
     summary: "controller-specific annotations match the Ingress class (params.class_prefixes: nginx.ingress.kubernetes.io/* with nginx, traefik.ingress.kubernetes.io/* with traefik, alb.ingress.kubernetes.io/* with alb, ...)",

@@ -4,14 +4,15 @@
 //! without `pathType` before any webhook runs. A manifest can still omit it, which the offline
 //! `check` reports (k8s-openapi decodes a missing `pathType` as an empty string).
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object, Origin};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "ingress-path-type";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Ingress]),
     sees: &[Sees::Admission, Sees::Offline],
     summary: "every path has pathType Prefix or Exact, not ImplementationSpecific (missing: offline)",

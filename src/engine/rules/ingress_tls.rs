@@ -3,14 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "ingress-tls";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Ingress]),
     sees: &[Sees::Admission],
     summary: "every rules[].host is covered by tls[].hosts (wildcards count)",

@@ -61,9 +61,11 @@ pub(crate) mod testing {
 
     use serde_json::{Value, json};
 
+    use crate::engine::Policy;
     use crate::engine::bundle::{BundleIndex, Coverage};
     use crate::engine::policy::merge;
-    use crate::engine::{Context, Finding, Kind, Object, Policy};
+    use crate::engine::rule::{Context, Finding};
+    use crate::engine::workload::{Kind, Object};
 
     /// Decodes a JSON object with `apiVersion` and `kind` into its typed form.
     pub fn object(value: Value) -> Object {

@@ -10,9 +10,9 @@ use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyPor
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::netpol_egress_policy_type::effective_policy_types;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "netpol-egress-dns";
 
@@ -20,6 +20,7 @@ const DNS_PORT: i32 = 53;
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::NetworkPolicy]),
     sees: &[Sees::Admission],
     summary: "a policy that restricts egress allows port 53 (UDP and TCP) somewhere",

@@ -3,14 +3,15 @@
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "netpol-egress-policy-type";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::NetworkPolicy]),
     sees: &[Sees::Admission],
     summary: "a policy with egress rules lists Egress in policyTypes",

@@ -1,12 +1,13 @@
 //! `no-default-namespace`: objects live in a namespace of their own, not `default`.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "no-default-namespace";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Namespaced,
     sees: &[Sees::Admission],
     summary: "the object is not in namespace default",

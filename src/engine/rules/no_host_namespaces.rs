@@ -1,12 +1,13 @@
 //! `no-host-namespaces`: pods do not share the node's network, PID or IPC namespace.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-namespaces";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Security,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "no hostNetwork, hostPID or hostIPC",

@@ -1,12 +1,13 @@
 //! `no-host-path`: pods do not mount directories of the node.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-path";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Security,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "no hostPath volumes",

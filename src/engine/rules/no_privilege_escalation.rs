@@ -1,13 +1,14 @@
 //! `no-privilege-escalation`: every container sets `allowPrivilegeEscalation: false`.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "no-privilege-escalation";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Security,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "allowPrivilegeEscalation: false on every container",

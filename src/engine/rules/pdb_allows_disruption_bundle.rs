@@ -5,10 +5,10 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::bundle::{self, Selector};
-use crate::engine::registry::{BundleCheck, Scope};
+use crate::engine::bundle::Selector;
+use crate::engine::rule::{Action, BundleCheck, Context, Finding, Scope};
 use crate::engine::workload::Kind;
-use crate::engine::{Action, Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "pdb-allows-disruption";
 
@@ -48,7 +48,7 @@ fn check(object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
     let Object::PodDisruptionBudget(pdb) = object else {
         return;
     };
-    let Some(view) = bundle::view(ctx, object) else {
+    let Some(view) = ctx.namespace_view(object) else {
         return;
     };
     let Some(spec) = &pdb.spec else { return };

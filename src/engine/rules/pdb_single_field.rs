@@ -1,14 +1,15 @@
 //! `pdb-single-field`: a PodDisruptionBudget sets exactly one of `minAvailable` and
 //! `maxUnavailable`.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object, Origin};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "pdb-single-field";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::PodDisruptionBudget]),
     sees: &[Sees::Offline],
     summary: "exactly one of minAvailable and maxUnavailable is set",

@@ -3,15 +3,15 @@
 
 use serde::Deserialize;
 
-use crate::engine::bundle;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "pod-anti-affinity";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[
         Kind::Deployment,
         Kind::StatefulSet,
@@ -38,7 +38,8 @@ impl Rule for PodAntiAffinity {
             return;
         };
         // An HPA that may scale past one replica counts as more than one.
-        let hpa = bundle::hpas_scaling(ctx, object)
+        let hpa = ctx
+            .hpas_scaling(object)
             .iter()
             .filter(|h| h.max_replicas > 1)
             .max_by_key(|h| h.max_replicas);

@@ -3,14 +3,15 @@
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "rbac-secrets-access";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Role, Kind::ClusterRole]),
     sees: &[Sees::Admission],
     summary: "a ClusterRole, or a Role without resourceNames, does not grant get/list/watch on secrets (also through *)",

@@ -2,14 +2,15 @@
 //! `apiGroups` (nor a pattern such as `pods/*`).
 
 use super::rbac_secrets_access::judged_rules;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "rbac-wildcards";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Role, Kind::ClusterRole]),
     sees: &[Sees::Admission],
     summary: "no * in verbs, resources or apiGroups",

@@ -1,13 +1,14 @@
 //! `read-only-root-filesystem`: containers mount their root filesystem read-only.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "read-only-root-filesystem";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Security,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "readOnlyRootFilesystem: true on every container",

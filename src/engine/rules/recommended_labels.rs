@@ -2,13 +2,14 @@
 
 use serde::Deserialize;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "recommended-labels";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Namespaced,
     sees: &[Sees::Admission],
     summary: "metadata.labels has the labels in params.required (default app.kubernetes.io/name)",

@@ -2,15 +2,15 @@
 
 use serde::Deserialize;
 
-use crate::engine::bundle;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "replicas-minimum";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Deployment, Kind::StatefulSet]),
     sees: &[Sees::Admission, Sees::Bundle],
     summary: "Deployment/StatefulSet replicas >= params.min; skipped when an HPA targets it",
@@ -32,7 +32,7 @@ impl Rule for ReplicasMinimum {
             return;
         };
         // An HPA owns the count (its own floor is hpa-replica-range's business).
-        if !bundle::hpas_scaling(ctx, object).is_empty() {
+        if !ctx.hpas_scaling(object).is_empty() {
             return;
         }
         // Zero is a deliberate pause, not an availability setting.

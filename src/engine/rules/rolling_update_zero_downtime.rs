@@ -3,14 +3,15 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "rolling-update-zero-downtime";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Deployment]),
     sees: &[Sees::Admission, Sees::Offline],
     summary: "RollingUpdate has maxUnavailable: 0 and maxSurge >= 1; both 0 deadlocks the rollout (offline)",

@@ -1,13 +1,14 @@
 //! `run-as-non-root`: every container runs as a non-root user.
 
 use crate::engine::containers::{ContainerSet, containers, pod_security};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "run-as-non-root";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Security,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "every container runs as non-root: effective runAsNonRoot: true or runAsUser > 0 (container overrides pod)",

@@ -8,10 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde_json::Value;
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::secret_value;
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "secret-dockerconfig-valid";
 
@@ -20,6 +20,7 @@ const KEY: &str = ".dockerconfigjson";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Secret]),
     sees: &[Sees::Admission],
     summary: "a kubernetes.io/dockerconfigjson Secret holds JSON with an auths object whose auth strings are base64 of user:password",

@@ -1,13 +1,14 @@
 //! `secret-in-manifest`: a manifest file does not carry Secret values.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object, Origin};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "secret-in-manifest";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Secret]),
     sees: &[Sees::Offline],
     summary: "a Secret with data/stringData sits in a manifest file (a secret committed to Git)",

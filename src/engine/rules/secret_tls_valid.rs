@@ -8,10 +8,10 @@
 use serde::Deserialize;
 
 use crate::engine::keypair::{self, Certificate, ChainError, KeyError, PublicKey};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Action, Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::secret_value;
 use crate::engine::workload::Kind;
-use crate::engine::{Action, Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "secret-tls-valid";
 
@@ -24,6 +24,7 @@ const CLOCK_SKEW: i64 = 300;
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Secret]),
     sees: &[Sees::Admission],
     summary: "a kubernetes.io/tls Secret has tls.crt and tls.key that parse, the key matches the certificate, and the certificate is within its validity; a warning when it expires within params.min_days",

@@ -1,13 +1,14 @@
 //! `secret-type-explicit`: a Secret says which type it is.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object, Origin};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "secret-type-explicit";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Secret]),
     sees: &[Sees::Offline],
     summary: "a Secret sets `type`",

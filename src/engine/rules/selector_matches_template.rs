@@ -1,15 +1,16 @@
 //! `selector-matches-template`: a controller's selector picks the pods its own template makes.
 
 use crate::engine::bundle::Selector;
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::rules::service_selector_matches::show_labels;
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object, Origin};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "selector-matches-template";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[
         Kind::Deployment,
         Kind::StatefulSet,

@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::bundle::{self, Selector, WorkloadFacts, port_matches};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::bundle::{Selector, WorkloadFacts, port_matches};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "service-selector-matches";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Service]),
     sees: &[Sees::Bundle],
     summary: "the selector matches the pod template labels of some workload, and each targetPort names or numbers a port of it",
@@ -56,7 +57,7 @@ impl Rule for ServiceSelectorMatches {
         let Object::Service(service) = object else {
             return;
         };
-        let (Some(view), Some(bundle)) = (bundle::view(ctx, object), ctx.bundle) else {
+        let (Some(view), Some(bundle)) = (ctx.namespace_view(object), ctx.bundle) else {
             return;
         };
         let Some(spec) = &service.spec else { return };

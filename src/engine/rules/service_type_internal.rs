@@ -1,9 +1,9 @@
 //! `service-type-internal`: a `LoadBalancer` or `NodePort` Service says it is meant to be
 //! public with the annotation `bulwark.dev/exposure: public`.
 
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
-use crate::engine::{Context, Finding, Object};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "service-type-internal";
 
@@ -12,6 +12,7 @@ pub const EXPOSURE_ANNOTATION: &str = "bulwark.dev/exposure";
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Kinds(&[Kind::Service]),
     sees: &[Sees::Admission],
     summary: "a LoadBalancer or NodePort Service carries the annotation bulwark.dev/exposure: public",

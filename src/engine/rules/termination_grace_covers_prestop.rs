@@ -4,8 +4,8 @@ use k8s_openapi::api::core::v1::LifecycleHandler;
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::registry::{Rule, RuleSpec, Scope, Sees};
-use crate::engine::{Context, Finding, Object};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::workload::Object;
 
 pub const ID: &str = "termination-grace-covers-prestop";
 
@@ -14,6 +14,7 @@ pub const DEFAULT_GRACE_SECONDS: i64 = 30;
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
+    class: RuleClass::Practice,
     scope: Scope::Workloads,
     sees: &[Sees::Admission],
     summary: "terminationGracePeriodSeconds (default 30) exceeds the preStop sleep by at least params.margin_seconds",
