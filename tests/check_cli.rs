@@ -255,7 +255,9 @@ fn the_json_report_has_exactly_the_design_shape() {
     assert_eq!(keys(&report), ["errors", "findings", "objects", "summary"]);
     assert_eq!(
         keys(&report["summary"]),
-        ["audit", "deny", "errors", "objects", "warn"]
+        [
+            "audit", "checks", "deny", "errors", "exempted", "objects", "warn"
+        ]
     );
     for object in report["objects"].as_array().expect("objects") {
         for key in keys(object) {

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use bulwark::engine::{Context, Kind, Object, Policy, evaluate};
+use bulwark::engine::{Context, Kind, Object, Policy, Review, admit};
 use common::*;
 
 /// 2026-01-01, so the result does not depend on the day the test runs.
@@ -78,7 +78,10 @@ fn every_corpus_document_is_judged_without_an_error() {
             };
             let ctx =
                 Context::manifest(document["metadata"]["namespace"].as_str(), None, None, NOW);
-            let findings = evaluate(&policy, &object, &ctx);
+            let findings = admit(&policy, &Review::of(&object), &ctx)
+                .judged
+                .into_iter()
+                .map(|j| j.finding);
             judged += 1;
             *per_kind.entry(kind.name()).or_default() += 1;
             for finding in findings {

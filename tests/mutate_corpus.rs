@@ -4,8 +4,8 @@
 
 mod common;
 
-use bulwark::engine::mutations::{MUTATIONS, mutate};
-use bulwark::engine::{Context, Object, Policy, evaluate};
+use bulwark::engine::mutations::MUTATIONS;
+use bulwark::engine::{Context, Object, Policy, Review, admit, mutate};
 use bulwark::manifests::{Item, read_paths};
 use common::corpus_dir;
 use serde_json::Value;
@@ -60,7 +60,7 @@ fn every_corpus_manifest_mutates_cleanly_and_answers_its_rules() {
             .clone()
             .or(Some("corpus".to_string()));
         let ctx = Context::manifest(namespace.as_deref(), None, None, 1_700_000_000);
-        let first = mutate(&policy, &object, &ctx);
+        let first = mutate(&policy, &Review::of(&object), &ctx);
         for op in &first.patch.0 {
             let value = serde_json::to_value(op).expect("op");
             let path = op.path().to_string();
@@ -78,13 +78,14 @@ fn every_corpus_manifest_mutates_cleanly_and_answers_its_rules() {
         }
         let again = Object::from_value(object.kind(), patched.clone())
             .unwrap_or_else(|e| panic!("{where_}: patched object no longer decodes: {e}"));
-        let second = mutate(&policy, &again, &ctx);
+        let second = mutate(&policy, &Review::of(&again), &ctx);
         assert!(
             second.patch.0.is_empty(),
             "{where_}: second pass {:?}",
             second.patch
         );
-        for finding in evaluate(&policy, &again, &ctx) {
+        let decision = admit(&policy, &Review::of(&again), &ctx);
+        for finding in decision.judged.into_iter().map(|j| j.finding) {
             if answered.contains(&finding.rule) {
                 assert!(
                     user_blocks(finding.rule, &raw, &finding.field),

@@ -12,10 +12,11 @@ pub mod reports;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::engine::admission::{Review, admit};
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::workload::decode_error;
-use crate::engine::{Action, Context, Object, Policy, evaluate};
-use crate::offline::check::push_findings;
+use crate::engine::{Action, Context, Object, Policy};
+use crate::offline::check::push_decision;
 use crate::offline::report::{ErrorEntry, ObjectEntry, ObjectRef, Report};
 use cluster::{ListError, Listed};
 
@@ -62,8 +63,8 @@ pub fn judge(
             line: None,
         });
         let ctx = Context::cluster(namespace, &index, now);
-        let findings = evaluate(policy, object, &ctx);
-        push_findings(&mut report, policy, findings, &object_ref, None);
+        let decision = admit(policy, &Review::of(object), &ctx);
+        push_decision(&mut report, decision, &object_ref, None);
     }
     report.count();
     report

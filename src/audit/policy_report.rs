@@ -149,6 +149,7 @@ mod tests {
         FindingEntry {
             rule: "image-tag-pinned",
             action,
+            would_deny: false,
             message: "msg".into(),
             object: object(ns, name),
             file: None,

@@ -2,15 +2,23 @@
 //!
 //! Nothing in here performs I/O, reads the clock, logs or is `async`: the current time and any
 //! cluster facts arrive through [`Context`]. Every front (the webhook, `check`, `audit`) is a
-//! thin adapter around [`evaluate`] and [`decide::decide`].
+//! thin adapter around [`admission::admit`] and [`admission::mutate`].
 //!
 //! ```text
-//! Object ──evaluate(policy, ctx)──▶ Vec<Finding> ──decide(policy, old findings)──▶ Verdict
+//! Review ──admit(policy, ctx)──▶ Decision (findings with actions, exemptions)
+//!        ──mutate(policy, ctx)─▶ Mutated (object, changes, JSON Patch)
 //! ```
+//!
+//! From the bottom up: `workload.rs` (the kinds and where each keeps its pod spec),
+//! `bundle.rs` (the cross-object index), `rule.rs` and `mutation.rs` (what a rule and a
+//! mutation are), `rules/` and `mutations/` (one file each), `registry.rs` and
+//! `mutations/mod.rs` (the lists), `policy.rs` (actions, params, exemptions), `exemption.rs`,
+//! and `admission.rs` on top.
 
+pub mod admission;
 pub mod bundle;
 pub mod containers;
-pub mod decide;
+pub mod exemption;
 pub mod image;
 pub mod keypair;
 pub mod mutation;
@@ -23,34 +31,8 @@ pub mod rules;
 pub mod secrets;
 pub mod workload;
 
+pub use admission::{Decision, Judged, Review, Target, admit, mutate};
 pub use bundle::BundleIndex;
-pub use decide::{Verdict, decide};
 pub use policy::{Mode, Policy, PolicyError};
 pub use rule::{Action, Context, Finding, Operation, Origin, RuleClass};
 pub use workload::{Kind, Object};
-
-/// Runs every active rule of `policy` that applies to `object`, honouring exemptions.
-/// Findings come back sorted by rule id, then field, so output is deterministic.
-pub fn evaluate(policy: &Policy, object: &Object, ctx: &Context) -> Vec<Finding> {
-    if policy.exempts_object(object, ctx.namespace) {
-        return Vec::new();
-    }
-    let exempted = policy.exempted_rules(object);
-    let mut findings = Vec::new();
-    for rule in policy.active_rules() {
-        if !rule.spec.applies_to(object.kind()) || exempted.covers(rule.spec.id) {
-            continue;
-        }
-        rule.check(object, ctx, &mut findings);
-    }
-    // The cross-object halves registered apart from their rule's single-object check.
-    if ctx.bundle.is_some() {
-        for check in policy.active_bundle_checks() {
-            if check.applies_to(object.kind()) && !exempted.covers(check.id) {
-                (check.check)(object, ctx, &mut findings);
-            }
-        }
-    }
-    findings.sort_by(|a, b| (a.rule, &a.field).cmp(&(b.rule, &b.field)));
-    findings
-}

@@ -16,8 +16,10 @@ use serde_saphyr::Spanned;
 use super::mutation::{Change, Mutation, MutationSpec};
 use super::mutations;
 use super::registry::{self, nearest};
-use super::rule::{BundleCheck, Rule, RuleSpec};
-use super::{Action, Context, Finding, Object};
+use super::rule::{Action, Context, Finding};
+use super::rule::{BundleCheck, Rule, RuleClass, RuleSpec};
+use super::workload::Kind;
+use super::workload::Object;
 
 /// The built-in policy, compiled into the binary.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
@@ -71,13 +73,77 @@ impl fmt::Display for PolicyError {
     }
 }
 
-/// What is exempt from judgement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What is exempt from judgement. Only the administrator writes these: an exemption never
+/// comes from what a requester wrote about its own object, except through the annotation, and
+/// that one reaches practice rules only (plus the security rules `annotation_may_exempt` names).
+#[derive(Clone, Debug)]
 pub struct Exemptions {
-    /// Objects in these namespaces are not judged at all.
+    /// Objects in these namespaces are exempt from every rule and mutation.
     pub namespaces: Vec<String>,
-    /// The annotation that exempts one object from the rules it names (`*` for all).
+    /// The annotation that exempts one object from the rules and mutations it names (`*` for
+    /// all it may exempt).
     pub annotation: String,
+    /// The security rules the annotation may exempt too.
+    pub annotation_may_exempt: Vec<&'static str>,
+    /// Objects exempt from some rules, by namespace, kind and name pattern.
+    pub objects: Vec<ObjectExemption>,
+}
+
+/// One entry of `exemptions.objects`: the objects it matches and the rules it exempts them
+/// from (and the mutations that answer those rules).
+#[derive(Clone, Debug)]
+pub struct ObjectExemption {
+    /// A namespace pattern (`*` and `?` wildcards); `None` matches every namespace.
+    pub namespace: Option<Pattern>,
+    /// The kind name, or `None` for `*`.
+    pub kind: Option<String>,
+    /// A name pattern; `None` matches every name.
+    pub name: Option<Pattern>,
+    pub rules: RuleIds,
+}
+
+/// A set of rule ids, or all of them (`*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleIds {
+    All,
+    Some(Vec<&'static str>),
+}
+
+impl RuleIds {
+    pub fn contains(&self, id: &str) -> bool {
+        match self {
+            RuleIds::All => true,
+            RuleIds::Some(ids) => ids.contains(&id),
+        }
+    }
+}
+
+/// A glob over names: `*` any run of characters, `?` one character.
+#[derive(Clone, Debug)]
+pub struct Pattern(wildmatch::WildMatch);
+
+impl Pattern {
+    pub fn new(text: &str) -> Pattern {
+        Pattern(wildmatch::WildMatch::new(text))
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        self.0.matches(text)
+    }
+}
+
+impl ObjectExemption {
+    /// Whether this entry covers an object of `kind` named `name` in `namespace`.
+    pub fn matches(&self, namespace: Option<&str>, kind: &str, name: &str) -> bool {
+        let namespace_ok = match (&self.namespace, namespace) {
+            (None, _) => true,
+            (Some(p), Some(ns)) => p.matches(ns),
+            (Some(_), None) => false,
+        };
+        namespace_ok
+            && self.kind.as_deref().is_none_or(|k| k == kind)
+            && self.name.as_ref().is_none_or(|p| p.matches(name))
+    }
 }
 
 /// A rule with the action and parameters the policy gives it.
@@ -136,19 +202,6 @@ impl fmt::Debug for Policy {
     }
 }
 
-/// Which rules an object's exemption annotation switches off.
-#[derive(Debug, Default)]
-pub struct RuleExemption {
-    all: bool,
-    ids: Vec<String>,
-}
-
-impl RuleExemption {
-    pub fn covers(&self, id: &str) -> bool {
-        self.all || self.ids.iter().any(|i| i == id)
-    }
-}
-
 impl Policy {
     /// The built-in policy alone.
     pub fn builtin() -> Policy {
@@ -199,47 +252,9 @@ impl Policy {
         self.rules.iter().filter(|r| r.action != Action::Off)
     }
 
-    /// Whether `object` is not judged at all: an exempt namespace, or a Pod that a controller
-    /// owns (its owner's template was judged; denying the Pod would be a silent outage).
-    pub fn exempts_object(&self, object: &Object, namespace: Option<&str>) -> bool {
-        let namespace = namespace.or(object.meta().namespace.as_deref());
-        self.exempts_namespace(namespace)
-            || (object.kind() == super::Kind::Pod && object.has_controller_owner())
-    }
-
-    /// Whether objects in `namespace` are not judged at all.
+    /// Whether objects in `namespace` are exempt from every rule and mutation.
     pub fn exempts_namespace(&self, namespace: Option<&str>) -> bool {
         namespace.is_some_and(|ns| self.exemptions.namespaces.iter().any(|e| e == ns))
-    }
-
-    /// The rules that the object's exemption annotation names.
-    pub fn exempted_rules(&self, object: &Object) -> RuleExemption {
-        self.exempted_rules_of(object.meta())
-    }
-
-    /// The rules that the exemption annotation in `meta` names (for objects bulwark reads only
-    /// the metadata of).
-    pub fn exempted_rules_of(
-        &self,
-        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    ) -> RuleExemption {
-        let Some(value) = meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(&self.exemptions.annotation))
-        else {
-            return RuleExemption::default();
-        };
-        let ids: Vec<String> = value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
-        RuleExemption {
-            all: ids.iter().any(|i| i == "*"),
-            ids,
-        }
     }
 
     fn compile(file: &str, user: Option<RawPolicy>) -> Result<Policy, PolicyError> {
@@ -255,6 +270,20 @@ impl Policy {
             .annotation
             .or(exemptions_default.annotation)
             .unwrap_or_else(|| "bulwark.dev/exempt".to_string());
+        let annotation_may_exempt = exemptions_user
+            .annotation_may_exempt
+            .or(exemptions_default.annotation_may_exempt)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| registry::rule(&id.value).map(|r| r.id))
+            .collect();
+        let objects = exemptions_user
+            .objects
+            .or(exemptions_default.objects)
+            .unwrap_or_default()
+            .iter()
+            .map(RawObjectExemption::compile)
+            .collect();
 
         let mut rules = Vec::with_capacity(registry::RULES.len());
         for spec in registry::RULES {
@@ -317,6 +346,8 @@ impl Policy {
             exemptions: Exemptions {
                 namespaces,
                 annotation,
+                annotation_may_exempt,
+                objects,
             },
             rules,
             bundle_checks,
@@ -374,10 +405,103 @@ struct RawPolicy {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawExemptions {
     namespaces: Option<Vec<String>>,
     annotation: Option<String>,
+    annotation_may_exempt: Option<Vec<Spanned<String>>>,
+    objects: Option<Vec<RawObjectExemption>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawObjectExemption {
+    namespace: Option<String>,
+    kind: Spanned<String>,
+    name: Option<String>,
+    rules: Vec<Spanned<String>>,
+}
+
+impl RawExemptions {
+    /// Every id names a rule, the annotation's list names security rules only (it always
+    /// reaches practice rules), and every kind is one bulwark judges.
+    fn check(&self) -> Result<(), (u64, String)> {
+        let known = registry::rule_ids();
+        let unknown = |id: &Spanned<String>, allow_all: bool| -> Option<(u64, String)> {
+            if (allow_all && id.value == "*") || known.contains(&id.value.as_str()) {
+                return None;
+            }
+            let hint = nearest(&id.value, known.iter().copied())
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_else(|| "; `bulwark rules` lists every rule".to_string());
+            Some((
+                id.referenced.line(),
+                format!("unknown rule `{}`{hint}", id.value),
+            ))
+        };
+        for id in self.annotation_may_exempt.iter().flatten() {
+            if let Some(e) = unknown(id, false) {
+                return Err(e);
+            }
+            if registry::rule(&id.value).is_some_and(|r| r.class != RuleClass::Security) {
+                return Err((
+                    id.referenced.line(),
+                    format!(
+                        "`{}` is a practice rule: the annotation always exempts practice rules, so list only security rules under annotationMayExempt",
+                        id.value
+                    ),
+                ));
+            }
+        }
+        for entry in self.objects.iter().flatten() {
+            let kind = &entry.kind;
+            let kinds = Kind::ALL.map(Kind::name);
+            if kind.value != "*" && !kinds.contains(&kind.value.as_str()) {
+                let hint = nearest(&kind.value, kinds)
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_else(|| format!("; use `*` or one of {}", kinds.join(", ")));
+                return Err((
+                    kind.referenced.line(),
+                    format!("unknown kind `{}`{hint}", kind.value),
+                ));
+            }
+            if entry.rules.is_empty() {
+                return Err((
+                    kind.referenced.line(),
+                    "an exemption needs `rules`: the rule ids it exempts from, or `*`".into(),
+                ));
+            }
+            for id in &entry.rules {
+                if let Some(e) = unknown(id, true) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RawObjectExemption {
+    /// The compiled entry; ids and kind were checked when the file was parsed.
+    fn compile(&self) -> ObjectExemption {
+        let pattern = |p: &Option<String>| p.as_deref().filter(|p| *p != "*").map(Pattern::new);
+        let rules = if self.rules.iter().any(|r| r.value == "*") {
+            RuleIds::All
+        } else {
+            RuleIds::Some(
+                self.rules
+                    .iter()
+                    .filter_map(|r| registry::rule_ids().into_iter().find(|id| *id == r.value))
+                    .collect(),
+            )
+        };
+        ObjectExemption {
+            namespace: pattern(&self.namespace),
+            kind: Some(self.kind.value.clone()).filter(|k| k != "*"),
+            name: pattern(&self.name),
+            rules,
+        }
+    }
 }
 
 type RawParams = Option<HashMap<Spanned<String>, Value>>;
@@ -493,6 +617,11 @@ impl RawPolicy {
                     ));
                 }
             }
+        }
+        if let Some(exemptions) = &raw.exemptions {
+            exemptions
+                .check()
+                .map_err(|(line, message)| error(line, message))?;
         }
         Ok(raw)
     }

@@ -209,6 +209,23 @@ impl Kind {
         matches!(self, Kind::ClusterRole)
     }
 
+    /// The kinds whose controllers create objects of this kind from a template that bulwark
+    /// judged when the owner itself was admitted.
+    pub fn generated_by(self) -> &'static [Kind] {
+        match self {
+            Kind::Pod => &[
+                Kind::ReplicaSet,
+                Kind::ReplicationController,
+                Kind::StatefulSet,
+                Kind::DaemonSet,
+                Kind::Job,
+            ],
+            Kind::ReplicaSet => &[Kind::Deployment],
+            Kind::Job => &[Kind::CronJob],
+            _ => &[],
+        }
+    }
+
     /// Whether the pod spec is fixed once the object is created: a Pod's spec and a Job's pod
     /// template are immutable, so mutations leave them alone on UPDATE.
     pub fn pod_spec_fixed_after_create(self) -> bool {
@@ -467,13 +484,23 @@ impl Object {
         }
     }
 
-    /// Whether a controller (a ReplicaSet, a Job, ...) owns this object; such Pods are judged
-    /// through their owner's template.
-    pub fn has_controller_owner(&self) -> bool {
-        self.meta()
+    /// The judged kind whose controller generated this object from its template, read from the
+    /// object's controller ownerReference (a ReplicaSet owned by a Deployment, a Pod owned by a
+    /// ReplicaSet, ...). Whoever creates an object writes its ownerReferences, so this proves
+    /// nothing about who made it: it may only decide which practice rules and mutations are
+    /// left to the owner, never a security decision.
+    pub fn generator(&self) -> Option<Kind> {
+        let generators = self.kind().generated_by();
+        if generators.is_empty() {
+            return None;
+        }
+        let owner = self
+            .meta()
             .owner_references
-            .as_ref()
-            .is_some_and(|refs| refs.iter().any(|r| r.controller == Some(true)))
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))?;
+        Kind::from_api_version(&owner.api_version, &owner.kind).filter(|k| generators.contains(k))
     }
 }
 

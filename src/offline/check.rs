@@ -14,11 +14,15 @@ use std::path::PathBuf;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::engine::admission::{Decision, Review, admit, decide_findings};
 use crate::engine::bundle::{BundleIndex, Coverage};
+use crate::engine::exemption::Exemption;
 use crate::engine::rules::deprecated_api_version;
-use crate::engine::{Action, Context, Finding, Mode, Object, Policy, decide, evaluate};
+use crate::engine::{Context, Object, Policy};
 use crate::manifests::{self, Item, Source};
-use crate::offline::report::{ErrorEntry, FindingEntry, ObjectEntry, ObjectRef, Report};
+use crate::offline::report::{
+    ErrorEntry, ExemptedEntry, FindingEntry, ObjectEntry, ObjectRef, Report,
+};
 
 /// A document that holds an object, as far as it could be read.
 enum Read {
@@ -152,7 +156,7 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
             file: Some(source.file.clone()),
             line: Some(source.line),
         });
-        let findings = match read {
+        let decision = match read {
             Read::Typed {
                 api_version,
                 object,
@@ -164,7 +168,7 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
                     Some(&index),
                     now,
                 );
-                evaluate(policy, object, &ctx)
+                admit(policy, &Review::of(object), &ctx)
             }
             Read::Unread {
                 api_version,
@@ -173,58 +177,60 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
                 ..
             } => judge_unread(policy, api_version, kind, meta),
         };
-        push_findings(&mut report, policy, findings, &object_ref, Some(source));
+        push_decision(&mut report, decision, &object_ref, Some(source));
     }
 
     report.count();
     report
 }
 
-/// Gives `findings` of one object their actions (policy, then mode) and adds them to the
-/// report. Shared by `check` and `audit`; `source` is absent for objects read from a cluster.
-pub fn push_findings(
+/// Adds the findings of one object's decision to the report. Shared by `check` and `audit`;
+/// `source` is absent for objects read from a cluster. A denial that audit mode turned into a
+/// warning is worded as the webhook words it, `[would deny] ...`.
+pub fn push_decision(
     report: &mut Report,
-    policy: &Policy,
-    findings: Vec<Finding>,
+    decision: Decision,
     object: &ObjectRef,
     source: Option<&Source>,
 ) {
-    for judged in decide(policy, findings, None).judged {
-        let (action, message) = after_mode(policy.mode, judged.action, judged.finding.message);
+    report.checks += decision.checked;
+    for judged in decision.judged {
+        let finding = judged.finding;
+        let message = if judged.would_deny {
+            format!("[would deny] {}", finding.message)
+        } else {
+            finding.message
+        };
         report.findings.push(FindingEntry {
-            rule: judged.finding.rule,
-            action,
+            rule: finding.rule,
+            action: judged.action,
+            would_deny: judged.would_deny,
             message,
             object: object.clone(),
             file: source.map(|s| s.file.clone()),
             line: source.map(|s| s.line),
-            field: judged.finding.field,
+            field: finding.field,
+        });
+    }
+    for exempted in decision.exempted {
+        report.exempted.push(ExemptedEntry {
+            rule: exempted.id,
+            by: exempted.by,
+            object: object.clone(),
         });
     }
 }
 
-/// `deprecated-api-version` on an object bulwark reads only the metadata of, with the same
-/// exemptions `evaluate` honours.
-fn judge_unread(policy: &Policy, api_version: &str, kind: &str, meta: &ObjectMeta) -> Vec<Finding> {
-    let id = deprecated_api_version::ID;
-    if policy.action(id) == Action::Off
-        || policy.exempts_namespace(manifest_namespace(meta))
-        || policy.exempted_rules_of(meta).covers(id)
-    {
-        return Vec::new();
-    }
-    deprecated_api_version::finding(api_version, kind)
+/// `deprecated-api-version` on an object bulwark reads only the metadata of, through the same
+/// exemptions, policy and mode as every other object.
+fn judge_unread(policy: &Policy, api_version: &str, kind: &str, meta: &ObjectMeta) -> Decision {
+    let namespace = manifest_namespace(meta);
+    let name = meta.name.as_deref().unwrap_or_default();
+    let exemption = Exemption::of_meta(policy, namespace, kind, name, &[Some(meta)]);
+    let findings = deprecated_api_version::finding(api_version, kind)
         .into_iter()
-        .collect()
-}
-
-/// The dry-run audit mode denies nothing: what would deny is a warning, worded as the webhook
-/// words it.
-fn after_mode(mode: Mode, action: Action, message: String) -> (Action, String) {
-    match (mode, action) {
-        (Mode::Audit, Action::Deny) => (Action::Warn, format!("[would deny] {message}")),
-        _ => (action, message),
-    }
+        .collect();
+    decide_findings(policy, &exemption, findings)
 }
 
 fn error(source: Source, message: String) -> ErrorEntry {
@@ -238,6 +244,7 @@ fn error(source: Source, message: String) -> ErrorEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Action, Mode};
     use crate::manifests::parse_text;
     use crate::offline::report::FailOn;
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::cli::MutateOutput;
-use crate::engine::mutations::mutate;
+use crate::engine::admission::{Review, mutate};
 use crate::engine::{Context, Policy};
 use crate::manifests::{Item, Source};
 
@@ -34,7 +34,7 @@ pub fn run(policy: &Policy, items: Vec<Item>, output: MutateOutput, now: i64) ->
             } => {
                 let namespace = object.meta().namespace.clone();
                 let ctx = Context::manifest(namespace.as_deref(), None, None, now);
-                let mutated = mutate(policy, &object, &ctx);
+                let mutated = mutate(policy, &Review::of(&object), &ctx);
                 let mut patched = raw.clone();
                 if let Err(e) = json_patch::patch(&mut patched, &mutated.patch) {
                     out.errors

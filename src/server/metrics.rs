@@ -32,6 +32,14 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExemptionLabels {
+    /// The rule or mutation id.
+    rule: &'static str,
+    /// `namespace`, `policy` or `annotation`.
+    by: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MutationLabels {
     mutation: &'static str,
 }
@@ -47,6 +55,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<EndpointLabels, Histogram>,
     findings: Family<FindingLabels, Counter>,
+    exemptions: Family<ExemptionLabels, Counter>,
     mutations: Family<MutationLabels, Counter>,
     policy_reloads: Family<ResultLabels, Counter>,
     certificate_reloads: Family<ResultLabels, Counter>,
@@ -79,6 +88,7 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
             }),
             findings: Family::default(),
+            exemptions: Family::default(),
             mutations: Family::default(),
             policy_reloads: Family::default(),
             certificate_reloads: Family::default(),
@@ -107,6 +117,11 @@ impl Metrics {
             "bulwark_rule_findings",
             "Findings by rule and effective action",
             metrics.findings.clone(),
+        );
+        registry.register(
+            "bulwark_exemptions",
+            "Rules and mutations an exemption switched off where they would have found or changed something, by source",
+            metrics.exemptions.clone(),
         );
         registry.register(
             "bulwark_mutations",
@@ -156,11 +171,19 @@ impl Metrics {
                 endpoint: endpoint.as_str(),
             })
             .observe(seconds);
-        for (rule, action) in &summary.findings {
+        for (rule, action, count) in &summary.findings {
             self.findings
                 .get_or_create(&FindingLabels {
                     rule,
                     action: action.as_str(),
+                })
+                .inc_by(*count);
+        }
+        for exempted in &summary.exempted {
+            self.exemptions
+                .get_or_create(&ExemptionLabels {
+                    rule: exempted.id,
+                    by: exempted.by.as_str(),
                 })
                 .inc();
         }

@@ -16,20 +16,37 @@ use serde_json::value::RawValue;
 
 use base64::Engine as _;
 
-use crate::engine::decide::{Judged, Verdict};
-use crate::engine::mutations;
+use crate::engine::admission::{self, Decision, Judged, Review, Target, admit};
+use crate::engine::exemption::Exempted;
 use crate::engine::workload::redact_values;
-use crate::engine::{
-    Action, Context, Finding, Kind, Mode, Object, Origin, Policy, decide, evaluate,
-};
+use crate::engine::{Action, Context, Finding, Kind, Mode, Object, Origin, Policy, RuleClass};
 
 /// The review versions the API server may send.
 pub const REVIEW_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
 
-/// The API server shows at most this many characters of one warning.
-const WARNING_MAX_CHARS: usize = 250;
-/// ...and drops warnings past this many bytes in total.
-const WARNINGS_MAX_BYTES: usize = 3800;
+/// The API server cuts each warning at 256 characters...
+const WARNING_MAX_CHARS: usize = 256;
+/// ...and all the warnings of one request at 4 KiB of characters, for every webhook together.
+/// bulwark's two webhooks both answer on the same request, so each keeps to its share.
+const VALIDATE_WARNINGS_MAX_CHARS: usize = 2560;
+const MUTATE_WARNINGS_MAX_CHARS: usize = 1536;
+/// Room kept in each warning budget for the line that counts what was left out.
+const OVERFLOW_NOTE_CHARS: usize = 80;
+/// `status.message` lists denials up to this size, then counts the rest.
+const MESSAGE_MAX_CHARS: usize = 32 * 1024;
+/// One denial line in `status.message`.
+const DENIAL_LINE_MAX_CHARS: usize = 1024;
+/// One audit annotation value, and all of them together.
+const ANNOTATION_MAX_BYTES: usize = 4 * 1024;
+const ANNOTATIONS_MAX_BYTES: usize = 32 * 1024;
+/// The largest JSON Patch bulwark answers with (before base64).
+const PATCH_MAX_BYTES: usize = 128 * 1024;
+/// Names, namespaces and users as they appear in logs and messages.
+const NAME_MAX_CHARS: usize = 256;
+/// A request uid longer than this is not one the API server wrote.
+const UID_MAX_BYTES: usize = 128;
+/// Whatever the object, a response stays under this size: the sum of the budgets above.
+pub const RESPONSE_MAX_BYTES: usize = 256 * 1024;
 
 /// Which endpoint received the review.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,10 +83,14 @@ pub struct Summary {
     /// `invalid` (object did not decode).
     pub decision: &'static str,
     pub rules: Vec<&'static str>,
-    /// Findings by rule and effective action, for metrics.
-    pub findings: Vec<(&'static str, Action)>,
+    /// Findings by rule and effective action, with their count, for metrics.
+    pub findings: Vec<(&'static str, Action, u64)>,
     /// The mutations that changed (or in audit mode would change) the object.
     pub mutations: Vec<&'static str>,
+    /// The rules and mutations an exemption switched off where they found something.
+    pub exempted: Vec<Exempted>,
+    /// The owner kind that practice rules and mutations were left to.
+    pub left_to: Option<Kind>,
 }
 
 /// The response body and its summary.
@@ -99,6 +120,8 @@ struct Request<'a> {
     name: Option<String>,
     #[serde(default)]
     namespace: Option<String>,
+    #[serde(default)]
+    sub_resource: Option<String>,
     #[serde(default)]
     user_info: Option<UserInfo>,
     #[serde(default, borrow)]
@@ -202,18 +225,25 @@ pub fn answer(
             "the AdmissionReview request has an empty uid".into(),
         ));
     }
+    if request.uid.len() > UID_MAX_BYTES {
+        return Err(ProtocolError(format!(
+            "the AdmissionReview request uid is longer than {UID_MAX_BYTES} bytes"
+        )));
+    }
 
     let mut summary = Summary {
         uid: request.uid.clone(),
-        kind: request.kind.kind.clone(),
-        namespace: request.namespace.clone().unwrap_or_default(),
-        name: request.name.clone().unwrap_or_default(),
+        kind: bounded(&request.kind.kind),
+        namespace: bounded(request.namespace.as_deref().unwrap_or_default()),
+        name: bounded(request.name.as_deref().unwrap_or_default()),
         operation: operation_name(&request.operation).to_string(),
-        user: request
-            .user_info
-            .as_ref()
-            .and_then(|u| u.username.clone())
-            .unwrap_or_default(),
+        user: bounded(
+            request
+                .user_info
+                .as_ref()
+                .and_then(|u| u.username.as_deref())
+                .unwrap_or_default(),
+        ),
         dry_run: request.dry_run.unwrap_or(false),
         decision: "skipped",
         ..Summary::default()
@@ -248,6 +278,11 @@ fn judge(
     let Some(kind) = Kind::from_gvk(&gvk.group, &gvk.version, &gvk.kind) else {
         return ResponseOut::allow(uid);
     };
+    // Subresources the webhook configurations do not ask for (status, scale, ...) are not
+    // judged; `pods/ephemeralcontainers` is.
+    let Some(target) = Target::of(kind, request.sub_resource.as_deref()) else {
+        return ResponseOut::allow(uid);
+    };
     let Some(raw) = request.object.filter(|r| r.get() != "null") else {
         return ResponseOut::allow(uid);
     };
@@ -260,7 +295,7 @@ fn judge(
             response.status = Some(StatusOut {
                 code: 400,
                 reason: "BadRequest",
-                message,
+                message: truncate_chars(&message, MESSAGE_MAX_CHARS),
             });
             return response;
         }
@@ -268,7 +303,7 @@ fn judge(
     if summary.name.is_empty()
         && let Some(name) = name_of(&object)
     {
-        summary.name = name;
+        summary.name = bounded(&name);
     }
     let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
     let ctx = Context {
@@ -279,167 +314,279 @@ fn judge(
         api_version: None,
         bundle: None,
     };
+    // The old object is decoded only if ratcheting asks for it.
+    let old_raw = request.old_object.filter(|r| r.get() != "null");
+    let decode_old = || old_raw.and_then(|raw| decode_object(kind, raw).ok());
+    let review = Review {
+        object: &object,
+        old: (operation == crate::engine::Operation::Update && old_raw.is_some())
+            .then_some(&decode_old as &dyn Fn() -> Option<Object>),
+        target,
+    };
     match endpoint {
-        Endpoint::Validate => validate(policy, request, kind, &object, &ctx, summary),
-        Endpoint::Mutate => mutate(policy, request, &object, &ctx, summary),
+        Endpoint::Validate => validate(policy, &review, &ctx, uid, summary),
+        Endpoint::Mutate => mutate(policy, &review, &ctx, uid, summary),
     }
 }
 
-/// The mutating webhook: the enabled mutations' JSON Patch, or in audit mode what they would
-/// change, as warnings and audit annotations.
+/// The mutating webhook: the enabled mutations' JSON Patch, each change announced as a short
+/// warning, or in audit mode what they would change, as warnings and audit annotations.
 fn mutate(
     policy: &Policy,
-    request: &Request,
-    object: &Object,
+    review: &Review,
     ctx: &Context,
+    uid: &str,
     summary: &mut Summary,
 ) -> ResponseOut {
-    let mutated = mutations::mutate(policy, object, ctx);
-    let mut response = ResponseOut::allow(&request.uid);
+    let mutated = admission::mutate(policy, review, ctx);
+    let mut response = ResponseOut::allow(uid);
+    let mut annotations = Annotations::default();
     summary.mutations = mutated.changes.iter().map(|c| c.mutation).collect();
     summary.mutations.dedup();
+    summary.exempted = mutated.exempted.clone();
+    summary.left_to = mutated.left_to;
+    record_exemptions(&mut annotations, &mutated.exempted, mutated.left_to);
     if mutated.changes.is_empty() {
         summary.decision = "allowed";
+        response.audit_annotations = annotations.into_map();
         return response;
     }
     let audit_mode = policy.mode == Mode::Audit;
+    let prefix = if audit_mode {
+        "would mutate"
+    } else {
+        "mutated"
+    };
+    let mut warnings = Warnings::new(MUTATE_WARNINGS_MAX_CHARS);
     for change in &mutated.changes {
-        let prefix = if audit_mode {
-            "would mutate"
-        } else {
-            "mutated"
-        };
-        annotate(
-            &mut response,
-            change.mutation,
-            prefix,
-            &change.field,
-            &change.message,
-        );
+        annotations.add(change.mutation, prefix, &change.field, &change.message);
+        warnings.push(format!(
+            "[{prefix}] [{}] {}",
+            change.mutation, change.message
+        ));
     }
+    response.audit_annotations = annotations.into_map();
+    response.warnings = warnings.finish();
     if audit_mode {
         summary.decision = "would-mutate";
-        let warnings = mutated
-            .changes
-            .iter()
-            .map(|c| format!("[would mutate] [{}] {}", c.mutation, c.message))
-            .collect();
-        response.warnings = cap_warnings(warnings);
         return response;
     }
-    match serde_json::to_vec(&mutated.patch) {
-        Ok(patch) => {
-            summary.decision = "mutated";
-            response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
-            response.patch_type = Some("JSONPatch");
-        }
+    let patch = match serde_json::to_vec(&mutated.patch) {
+        Ok(patch) => patch,
         // A patch of plain values always serializes; if it ever did not, admit unchanged.
-        Err(_) => summary.decision = "allowed",
+        Err(_) => {
+            summary.decision = "allowed";
+            return response;
+        }
+    };
+    if patch.len() > PATCH_MAX_BYTES {
+        // An answer the API server would choke on helps no one: admit unchanged and say so
+        // (the validating webhook still judges the object).
+        summary.decision = "patch-too-large";
+        response.warnings = vec![format!(
+            "[bulwark] the defaults for this object need a {} KiB patch, over the {} KiB bulwark answers with; it was admitted unchanged",
+            patch.len() / 1024,
+            PATCH_MAX_BYTES / 1024
+        )];
+        return response;
     }
+    summary.decision = "mutated";
+    response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
+    response.patch_type = Some("JSONPatch");
     response
 }
 
 fn validate(
     policy: &Policy,
-    request: &Request,
-    kind: Kind,
-    object: &Object,
+    review: &Review,
     ctx: &Context,
+    uid: &str,
     summary: &mut Summary,
 ) -> ResponseOut {
-    let findings = evaluate(policy, object, ctx);
-    // Ratcheting: on UPDATE, what the old object already broke does not block the change.
-    let old_findings: Option<Vec<Finding>> = match ctx.operation {
-        crate::engine::Operation::Update => request
-            .old_object
-            .filter(|r| r.get() != "null")
-            .and_then(|raw| decode_object(kind, raw).ok())
-            .map(|old| evaluate(policy, &old, ctx)),
-        _ => None,
-    };
-    let verdict = decide(policy, findings, old_findings.as_deref());
-    summary.rules = verdict.rule_ids();
-    summary.findings = verdict
-        .judged
-        .iter()
-        .map(|j| (j.finding.rule, j.action))
-        .collect();
-    summary.decision = if !verdict.allowed() {
+    let decision = admit(policy, review, ctx);
+    summary.rules = decision.rule_ids();
+    summary.findings = count_findings(&decision);
+    summary.exempted = decision.exempted.clone();
+    summary.left_to = decision.left_to;
+    summary.decision = if !decision.allowed() {
         "denied"
-    } else if verdict.judged.iter().any(|j| j.action >= Action::Warn) {
+    } else if decision.judged.iter().any(|j| j.action >= Action::Warn) {
         "warned"
     } else {
         "allowed"
     };
-    respond(&request.uid, object, &verdict)
+    respond(uid, review.object, &decision, &policy.exemptions.annotation)
 }
 
-/// Builds the response for a verdict: denials in the status message, warnings for the client,
-/// audit annotations for the API server's audit log.
-fn respond(uid: &str, object: &Object, verdict: &Verdict) -> ResponseOut {
+/// Findings by rule and effective action, for metrics: one entry per pair, however many
+/// findings there are.
+fn count_findings(decision: &Decision) -> Vec<(&'static str, Action, u64)> {
+    let mut counts: Vec<(&'static str, Action, u64)> = Vec::new();
+    for j in &decision.judged {
+        match counts
+            .iter_mut()
+            .find(|(rule, action, _)| *rule == j.finding.rule && *action == j.action)
+        {
+            Some(entry) => entry.2 += 1,
+            None => counts.push((j.finding.rule, j.action, 1)),
+        }
+    }
+    counts
+}
+
+/// Builds the response for a decision: denials in the status message, warnings for the
+/// client, audit annotations for the API server's audit log, each within its budget.
+fn respond(uid: &str, object: &Object, decision: &Decision, annotation_key: &str) -> ResponseOut {
     let mut response = ResponseOut::allow(uid);
-    let audit_mode = verdict.mode == Mode::Audit;
-    let mut warnings = Vec::new();
-    for judged in &verdict.judged {
-        let line = tagged(&judged.finding);
-        match judged.action {
-            Action::Deny if audit_mode => warnings.push(format!("[would deny] {line}")),
-            Action::Warn => warnings.push(line),
-            _ => {}
+    let audit_mode = decision.mode == Mode::Audit;
+    let mut warnings = Warnings::new(VALIDATE_WARNINGS_MAX_CHARS);
+    let mut annotations = Annotations::default();
+    for id in &decision.refused {
+        warnings.push(format!(
+            "[bulwark] the {annotation_key} annotation cannot exempt security rule {id}; an administrator can, in the policy file (exemptions.objects)"
+        ));
+    }
+    for judged in &decision.judged {
+        let finding = &judged.finding;
+        if judged.action == Action::Warn {
+            let mut line = tagged(finding);
+            if judged.would_deny {
+                line = format!("[would deny] {line}");
+            } else if judged.ratcheted {
+                line.push_str(if judged.class == RuleClass::Security && object.kind() != Kind::Pod {
+                    " (allowed because the old object had it too; new Pods will be denied until it is fixed)"
+                } else {
+                    " (allowed because the old object had it too)"
+                });
+            }
+            warnings.push(line);
         }
         if audit_mode || judged.action == Action::Audit {
-            let prefix = if audit_mode && judged.action == Action::Deny {
+            let prefix = if judged.would_deny {
                 "would deny"
             } else {
                 judged.action.as_str()
             };
-            let finding = &judged.finding;
-            annotate(
-                &mut response,
-                finding.rule,
-                prefix,
-                &finding.field,
-                &finding.message,
-            );
+            annotations.add(finding.rule, prefix, &finding.field, &finding.message);
         }
     }
-    response.warnings = cap_warnings(warnings);
-    if !verdict.allowed() {
-        let denials: Vec<&Judged> = verdict.with_action(Action::Deny).collect();
-        let mut message = format!(
-            "{} {} breaks {} bulwark rule{}:",
-            object.kind().name(),
-            object.display_name(),
-            denials.len(),
-            if denials.len() == 1 { "" } else { "s" }
-        );
-        for judged in denials {
-            let why = crate::engine::registry::rule(judged.finding.rule)
-                .map(|r| r.why)
-                .unwrap_or_default();
-            let _ = write!(message, "\n{} (why: {why})", tagged(&judged.finding));
-        }
+    record_exemptions(&mut annotations, &decision.exempted, decision.left_to);
+    response.warnings = warnings.finish();
+    response.audit_annotations = annotations.into_map();
+    if !decision.allowed() {
         response.allowed = false;
         response.status = Some(StatusOut {
             code: 403,
             reason: "Forbidden",
-            message,
+            message: denial_message(object, decision),
         });
     }
     response
 }
 
-/// Adds `prefix: field: message` to the audit annotation `key` (a rule or mutation id),
-/// after what that key already holds.
-fn annotate(response: &mut ResponseOut, key: &str, prefix: &str, field: &str, message: &str) {
-    let entry = response
-        .audit_annotations
-        .entry(key.to_string())
-        .or_default();
-    if !entry.is_empty() {
-        entry.push_str("; ");
+/// `Kind ns/name breaks N bulwark rules:` and one line per denying finding with its reason,
+/// the first ones in full and the rest counted, so the message stays bounded.
+fn denial_message(object: &Object, decision: &Decision) -> String {
+    let denials: Vec<&Judged> = decision.with_action(Action::Deny).collect();
+    let mut message = format!(
+        "{} {} breaks {} bulwark rule{}:",
+        object.kind().name(),
+        truncate_chars(&object.display_name(), NAME_MAX_CHARS),
+        denials.len(),
+        if denials.len() == 1 { "" } else { "s" }
+    );
+    for (i, judged) in denials.iter().enumerate() {
+        let why = crate::engine::registry::rule(judged.finding.rule)
+            .map(|r| r.why)
+            .unwrap_or_default();
+        let line = truncate_chars(
+            &format!("{} (why: {why})", tagged(&judged.finding)),
+            DENIAL_LINE_MAX_CHARS,
+        );
+        if message.len() + line.len() + 1 > MESSAGE_MAX_CHARS {
+            let _ = write!(
+                message,
+                "\n... and {} more; the bulwark log lists them, and `bulwark check` on the manifest shows them all",
+                denials.len() - i
+            );
+            break;
+        }
+        message.push('\n');
+        message.push_str(&line);
     }
-    let _ = write!(entry, "{prefix}: {field}: {message}");
+    message
+}
+
+/// Records in the audit annotations what was exempted (and by what) and what was left to the
+/// object's owner.
+fn record_exemptions(annotations: &mut Annotations, exempted: &[Exempted], left_to: Option<Kind>) {
+    if !exempted.is_empty() {
+        let list = exempted
+            .iter()
+            .map(|e| format!("{} ({})", e.id, e.by.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        annotations.set("exempted", list);
+    }
+    if let Some(owner) = left_to {
+        annotations.set(
+            "left-to-owner",
+            format!(
+                "practice rules and mutations are left to the owning {}, whose template was judged",
+                owner.name()
+            ),
+        );
+    }
+}
+
+/// The audit annotations of one response: one value per key (a rule or mutation id), each
+/// and all of them within a budget.
+#[derive(Default)]
+struct Annotations {
+    map: BTreeMap<String, String>,
+    total: usize,
+    dropped: usize,
+}
+
+impl Annotations {
+    /// Adds `prefix: field: message` to the value of `key`, after what it already holds.
+    fn add(&mut self, key: &str, prefix: &str, field: &str, message: &str) {
+        let entry = format!("{prefix}: {field}: {message}");
+        let current = self.map.get(key).map_or(0, String::len);
+        let sep = if current == 0 { 0 } else { 2 };
+        if current + sep + entry.len() > ANNOTATION_MAX_BYTES
+            || self.total + sep + entry.len() + key.len() > ANNOTATIONS_MAX_BYTES
+        {
+            self.dropped += 1;
+            return;
+        }
+        let value = self.map.entry(key.to_string()).or_default();
+        if !value.is_empty() {
+            value.push_str("; ");
+        }
+        value.push_str(&entry);
+        self.total += sep + entry.len() + if current == 0 { key.len() } else { 0 };
+    }
+
+    /// Sets `key` to `value` (cut to the per-value budget).
+    fn set(&mut self, key: &str, value: String) {
+        let value = truncate_chars(&value, ANNOTATION_MAX_BYTES / 4);
+        self.total += key.len() + value.len();
+        self.map.insert(key.to_string(), value);
+    }
+
+    fn into_map(mut self) -> BTreeMap<String, String> {
+        if self.dropped > 0 {
+            self.map.insert(
+                "truncated".to_string(),
+                format!(
+                    "{} more entries are in the bulwark log; run bulwark check on the object to see them all",
+                    self.dropped
+                ),
+            );
+        }
+        self.map
+    }
 }
 
 /// `[rule-id] message`.
@@ -447,31 +594,63 @@ fn tagged(finding: &Finding) -> String {
     format!("[{}] {}", finding.rule, finding.message)
 }
 
-/// Keeps each warning short and their total under what the API server passes on.
-fn cap_warnings(warnings: Vec<String>) -> Vec<String> {
-    let mut out = Vec::with_capacity(warnings.len());
-    let mut total = 0;
-    let count = warnings.len();
-    for (i, warning) in warnings.into_iter().enumerate() {
-        let warning = truncate_chars(&warning, WARNING_MAX_CHARS);
-        if total + warning.len() > WARNINGS_MAX_BYTES {
-            out.push(format!(
-                "[bulwark] {} more findings not shown; see the audit log or run bulwark check",
-                count - i
-            ));
-            break;
-        }
-        total += warning.len();
-        out.push(warning);
-    }
-    out
+/// The warnings of one response: each at most [`WARNING_MAX_CHARS`] characters, all within
+/// the endpoint's share of what the API server passes on.
+struct Warnings {
+    out: Vec<String>,
+    total: usize,
+    budget: usize,
+    dropped: usize,
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+impl Warnings {
+    fn new(budget: usize) -> Warnings {
+        Warnings {
+            out: Vec::new(),
+            total: 0,
+            budget,
+            dropped: 0,
+        }
     }
+
+    fn push(&mut self, warning: String) {
+        if self.dropped > 0 {
+            self.dropped += 1;
+            return;
+        }
+        let warning = truncate_chars(&warning, WARNING_MAX_CHARS);
+        let chars = warning.chars().count();
+        // Keep room for the line that counts what was left out.
+        if self.total + chars + OVERFLOW_NOTE_CHARS > self.budget {
+            self.dropped = 1;
+            return;
+        }
+        self.total += chars;
+        self.out.push(warning);
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.out.push(format!(
+                "[bulwark] {} more not shown; see the audit log or run bulwark check",
+                self.dropped
+            ));
+        }
+        self.out
+    }
+}
+
+/// `s` cut to at most `max` characters, the last of them an ellipsis when it was cut.
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max.saturating_sub(1)) {
+        Some((i, _)) if s[i..].chars().nth(1).is_some() => format!("{}…", &s[..i]),
+        _ => s.to_string(),
+    }
+}
+
+/// A requester-chosen name, cut for logs and messages.
+fn bounded(s: &str) -> String {
+    truncate_chars(s, NAME_MAX_CHARS)
 }
 
 fn operation_name(op: &Operation) -> &'static str {

@@ -209,7 +209,7 @@ mod tests {
         let after = crate::engine::rules::testing::object(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"x": "1", "a~b/c": "2"}}}),
         );
-        let patch = crate::engine::mutations::diff(&before, &after);
+        let patch = crate::engine::admission::diff(&before, &after);
         assert_eq!(patch.0[0].path().to_string(), "/metadata/labels/a~0b~1c");
     }
 

@@ -1,10 +1,10 @@
 //! Mutations: safe defaults added to objects, as pure functions over typed objects.
 //!
 //! Each mutation only adds what is missing (one documented exception: `set-image-pull-policy`)
-//! and is idempotent. [`mutate`] applies the enabled ones in the fixed order of [`MUTATIONS`]
-//! to a copy, then computes the JSON Patch by diffing the typed object before and after, never
-//! the raw request JSON: fields the compiled k8s-openapi version does not know are therefore
-//! never touched (they are absent on both sides of the diff).
+//! and is idempotent. `admission::mutate` applies the enabled ones in the fixed order of
+//! [`MUTATIONS`] to a copy, then computes the JSON Patch by diffing the typed object before and
+//! after, never the raw request JSON: fields the compiled k8s-openapi version does not know are
+//! therefore never touched (they are absent on both sides of the diff).
 
 pub mod add_prestop_hook;
 pub mod add_recommended_labels;
@@ -12,8 +12,7 @@ pub mod add_resource_requests;
 pub mod set_image_pull_policy;
 pub mod set_run_as_non_root;
 
-use super::mutation::{Change, MutationSpec};
-use super::{Context, Object, Policy};
+use super::mutation::MutationSpec;
 
 /// Every mutation, in the order they are applied.
 pub static MUTATIONS: &[&MutationSpec] = &[
@@ -28,45 +27,6 @@ pub fn mutation(id: &str) -> Option<&'static MutationSpec> {
     MUTATIONS.iter().copied().find(|m| m.id == id)
 }
 
-/// The result of mutating one object.
-#[derive(Clone, Debug)]
-pub struct Mutated {
-    pub object: Object,
-    pub changes: Vec<Change>,
-    /// Empty when nothing changed.
-    pub patch: json_patch::Patch,
-}
-
-/// Applies the policy's enabled mutations to a copy of `object`. Exempt objects (namespace,
-/// annotation naming the mutation or `*`, Pods owned by a controller) are left as they are.
-pub fn mutate(policy: &Policy, object: &Object, ctx: &Context) -> Mutated {
-    let mut after = object.clone();
-    let mut changes = Vec::new();
-    if !policy.exempts_object(object, ctx.namespace) {
-        let exempted = policy.exempted_rules(object);
-        for mutation in policy.enabled_mutations() {
-            if !exempted.covers(mutation.spec.id) {
-                mutation.apply(&mut after, ctx, &mut changes);
-            }
-        }
-    }
-    let patch = if changes.is_empty() {
-        json_patch::Patch(Vec::new())
-    } else {
-        diff(object, &after)
-    };
-    Mutated {
-        object: after,
-        changes,
-        patch,
-    }
-}
-
-/// The JSON Patch from one typed object to another.
-pub fn diff(before: &Object, after: &Object) -> json_patch::Patch {
-    json_patch::diff(&before.to_value(), &after.to_value())
-}
-
 #[cfg(test)]
 pub(crate) mod testing {
     //! Runs one mutation alone and checks the two properties every mutation must have: the
@@ -75,8 +35,11 @@ pub(crate) mod testing {
 
     use serde_json::Value;
 
+    use crate::engine::Policy;
+    use crate::engine::admission::Review;
+    use crate::engine::rule::{Context, Operation};
     use crate::engine::rules::testing::object;
-    use crate::engine::{Context, Object, Operation, Policy};
+    use crate::engine::workload::Object;
 
     /// A policy with only mutation `id` enabled, with `params` over its defaults.
     pub fn policy_with(id: &str, params: Value) -> Policy {
@@ -110,7 +73,7 @@ pub(crate) mod testing {
             operation,
             ..Context::admission(Some("shop"), 1_700_000_000)
         };
-        let first = super::mutate(&policy, &obj, &ctx);
+        let first = crate::engine::admission::mutate(&policy, &Review::of(&obj), &ctx);
         let mut patched = input.clone();
         json_patch::patch(&mut patched, &first.patch).expect("the patch applies");
         assert_eq!(
@@ -124,7 +87,8 @@ pub(crate) mod testing {
             first.patch.0.is_empty(),
             "changes are reported exactly when the object changes"
         );
-        let again = super::mutate(&policy, &object(patched.clone()), &ctx);
+        let again_obj = object(patched.clone());
+        let again = crate::engine::admission::mutate(&policy, &Review::of(&again_obj), &ctx);
         assert!(
             again.patch.0.is_empty() && again.changes.is_empty(),
             "second pass: {:?}",
@@ -137,7 +101,8 @@ pub(crate) mod testing {
     pub fn patch_paths(id: &str, params: Value, input: Value) -> Vec<String> {
         let policy = policy_with(id, params);
         let ctx = Context::admission(Some("shop"), 1_700_000_000);
-        let mutated = super::mutate(&policy, &object(input), &ctx);
+        let obj = object(input);
+        let mutated = crate::engine::admission::mutate(&policy, &Review::of(&obj), &ctx);
         mutated
             .patch
             .0

@@ -12,6 +12,7 @@ pub mod text;
 use serde::Serialize;
 
 use crate::engine::Action;
+use crate::engine::exemption::ExemptionSource;
 
 /// Which object a finding is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -52,6 +53,9 @@ pub struct FindingEntry {
     pub rule: &'static str,
     /// The action after the policy and the mode are applied.
     pub action: Action,
+    /// A denial that audit mode reports as a warning.
+    #[serde(rename = "wouldDeny", skip_serializing_if = "std::ops::Not::not")]
+    pub would_deny: bool,
     pub message: String,
     pub object: ObjectRef,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +63,15 @@ pub struct FindingEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub field: String,
+}
+
+/// A rule an exemption switched off on one object, where it found something.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExemptedEntry {
+    pub rule: &'static str,
+    /// `namespace`, `policy` or `annotation`.
+    pub by: ExemptionSource,
+    pub object: ObjectRef,
 }
 
 /// A document that could not be read or decoded.
@@ -79,6 +92,10 @@ pub struct Summary {
     pub warn: usize,
     pub audit: usize,
     pub errors: usize,
+    /// Rule checks made: one per object and rule that judged it.
+    pub checks: usize,
+    /// Findings an exemption switched off.
+    pub exempted: usize,
 }
 
 /// Everything a run found. Serializes to exactly the DESIGN.md report shape.
@@ -86,8 +103,13 @@ pub struct Summary {
 pub struct Report {
     pub objects: Vec<ObjectEntry>,
     pub findings: Vec<FindingEntry>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exempted: Vec<ExemptedEntry>,
     pub errors: Vec<ErrorEntry>,
     pub summary: Summary,
+    /// Rule checks made so far; `count` copies it into the summary.
+    #[serde(skip)]
+    pub checks: usize,
     /// Documents that were skipped, and why; printed on stderr, not part of the shape.
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -103,6 +125,8 @@ impl Report {
             warn: count(Action::Warn),
             audit: count(Action::Audit),
             errors: self.errors.len(),
+            checks: self.checks,
+            exempted: self.exempted.len(),
         };
     }
 }

@@ -183,6 +183,7 @@ mod tests {
             findings: vec![FindingEntry {
                 rule: "image-tag-pinned",
                 action: Action::Deny,
+                would_deny: false,
                 message: "pin it".into(),
                 object,
                 file: Some("a.yaml".into()),
@@ -200,7 +201,11 @@ mod tests {
                 warn: 0,
                 audit: 0,
                 errors: 1,
+                checks: 40,
+                exempted: 0,
             },
+            exempted: vec![],
+            checks: 40,
             notes: vec![],
         }
     }

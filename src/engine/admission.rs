@@ -1,0 +1,391 @@
+//! The one admission decision. The webhook, `check` and `audit` all call [`admit`] (and the
+//! mutating webhook and `bulwark mutate` call [`mutate`]), so one object gets one set of actions
+//! everywhere.
+//!
+//! ```text
+//! Review ─▶ which rules judge it (target, owner) ─▶ rules ─▶ exemptions ─▶ policy action,
+//!           ceiling ─▶ ratcheting (UPDATE) ─▶ mode ─▶ Decision
+//! ```
+//!
+//! - **Security rules judge every Pod**, its init and ephemeral containers included, whatever
+//!   the object claims about its owner: an ownerReference is written by whoever creates the
+//!   object.
+//! - **Practice rules and mutations leave a generated object to its owner** (a ReplicaSet with
+//!   a controller reference to a Deployment, a Job to a CronJob, a Pod to a ReplicaSet, ...):
+//!   the owner's template was judged and mutated when the owner was admitted, and denying a
+//!   generated object stalls a rollout with nothing but a controller condition to show.
+//! - **`pods/ephemeralcontainers`** is judged by the security rules only; other subresources
+//!   are not judged at all.
+//! - **Exemptions** (see `exemption.rs`) drop findings and are recorded when they did.
+//! - **Ratcheting**: on UPDATE, a denial the old object already had becomes a warning; the old
+//!   object is judged only when there is a denial to ratchet.
+//! - **Mode**: in audit mode a denial becomes a warning that says it would deny.
+
+use std::collections::HashSet;
+
+use super::exemption::{Exempted, Exemption, RuleVerdict};
+use super::mutation::Change;
+use super::policy::{Mode, Policy};
+use super::rule::{Action, Context, Finding, Operation, RuleClass};
+use super::workload::{Kind, Object};
+
+/// What a review asks bulwark to judge, from the request's subresource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The object itself.
+    Object,
+    /// `pods/ephemeralcontainers`: containers added to a running Pod (`kubectl debug`).
+    EphemeralContainers,
+}
+
+impl Target {
+    /// What a review of `subresource` of `kind` judges; `None` for a subresource bulwark leaves
+    /// alone (status, scale, binding, eviction, ...), which is allowed at once.
+    pub fn of(kind: Kind, subresource: Option<&str>) -> Option<Target> {
+        match subresource.filter(|s| !s.is_empty()) {
+            None => Some(Target::Object),
+            Some("ephemeralcontainers") if kind == Kind::Pod => Some(Target::EphemeralContainers),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The subresources the webhooks ask for, as `resource/subresource`: exactly the ones
+/// [`Target::of`] judges.
+pub const JUDGED_SUBRESOURCES: &[&str] = &["pods/ephemeralcontainers"];
+
+/// One review: the object, the object it replaces on UPDATE, and what is judged.
+#[derive(Clone, Copy)]
+pub struct Review<'a> {
+    pub object: &'a Object,
+    /// The stored object an UPDATE replaces, for ratcheting; decoded only when there is a
+    /// denial to ratchet.
+    pub old: Option<&'a dyn Fn() -> Option<Object>>,
+    pub target: Target,
+}
+
+impl<'a> Review<'a> {
+    /// A review of a whole object with nothing before it (CREATE, a manifest, a listed object).
+    pub fn of(object: &'a Object) -> Review<'a> {
+        Review {
+            object,
+            old: None,
+            target: Target::Object,
+        }
+    }
+}
+
+/// A finding with the action it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judged {
+    pub finding: Finding,
+    pub class: RuleClass,
+    /// The effective action, after the policy, the finding's ceiling, ratcheting and the mode.
+    pub action: Action,
+    /// A denial downgraded to a warning because the old object already had it.
+    pub ratcheted: bool,
+    /// A denial that audit mode turned into a warning.
+    pub would_deny: bool,
+}
+
+/// The outcome for one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub mode: Mode,
+    /// Every finding whose action is not `off`, sorted by rule id then field.
+    pub judged: Vec<Judged>,
+    /// The rules (and the kind of exemption) that an exemption switched off where they found
+    /// something, once per rule.
+    pub exempted: Vec<Exempted>,
+    /// Security rules that the exemption annotation named, may not exempt, and that found
+    /// something.
+    pub refused: Vec<&'static str>,
+    /// The owner kind that practice rules were left to, for a generated object.
+    pub left_to: Option<Kind>,
+    /// How many rules judged the object (ran on it and were not exempted), for scores.
+    pub checked: usize,
+}
+
+impl Decision {
+    /// Whether the object is admitted.
+    pub fn allowed(&self) -> bool {
+        !self.judged.iter().any(|j| j.action == Action::Deny)
+    }
+
+    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Judged> {
+        self.judged.iter().filter(move |j| j.action == action)
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.with_action(action).count()
+    }
+
+    /// The rule ids that fired, deduplicated, for logs.
+    pub fn rule_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<_> = self.judged.iter().map(|j| j.finding.rule).collect();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Which rules judge an object in one review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    All,
+    SecurityOnly,
+}
+
+impl Reach {
+    fn covers(self, class: RuleClass) -> bool {
+        self == Reach::All || class == RuleClass::Security
+    }
+}
+
+/// Judges one review: the findings, each with its effective action, and what was exempted.
+pub fn admit(policy: &Policy, review: &Review, ctx: &Context) -> Decision {
+    let object = review.object;
+    let left_to = object.generator();
+    let reach = if left_to.is_some() || review.target == Target::EphemeralContainers {
+        Reach::SecurityOnly
+    } else {
+        Reach::All
+    };
+    let exemption = Exemption::of(policy, object, ctx.namespace);
+    let mut raw = Vec::new();
+    let ran = run_rules(policy, object, ctx, reach, &mut raw);
+
+    let mut exempted: Vec<Exempted> = Vec::new();
+    let mut refused: Vec<&'static str> = Vec::new();
+    let mut silenced: Vec<&'static str> = Vec::new();
+    let mut findings = Vec::with_capacity(raw.len());
+    for (finding, class) in raw {
+        match exemption.rule(finding.rule, class) {
+            RuleVerdict::Judges => findings.push((finding, class)),
+            RuleVerdict::Refused => {
+                if !refused.contains(&finding.rule) {
+                    refused.push(finding.rule);
+                }
+                findings.push((finding, class));
+            }
+            RuleVerdict::Exempt(by) => {
+                if !silenced.contains(&finding.rule) {
+                    silenced.push(finding.rule);
+                    exempted.push(Exempted {
+                        id: finding.rule,
+                        by,
+                    });
+                }
+            }
+        }
+    }
+    let checked = ran.saturating_sub(exempted_rules_that_ran(policy, &exemption, object, reach));
+
+    // The policy's action, capped by the finding's own ceiling.
+    let mut judged: Vec<Judged> = findings
+        .into_iter()
+        .filter_map(|(finding, class)| {
+            let action = policy.action(finding.rule).min(finding.ceiling);
+            (action != Action::Off).then_some(Judged {
+                finding,
+                class,
+                action,
+                ratcheted: false,
+                would_deny: false,
+            })
+        })
+        .collect();
+
+    // Ratcheting: judge the old object only when there is a denial it might already have had.
+    if ctx.operation == Operation::Update
+        && judged.iter().any(|j| j.action == Action::Deny)
+        && let Some(old) = review.old.and_then(|decode| decode())
+    {
+        let mut old_raw = Vec::new();
+        run_rules(policy, &old, ctx, reach, &mut old_raw);
+        let before: HashSet<(&str, &str)> = old_raw
+            .iter()
+            .map(|(f, _)| (f.rule, f.field.as_str()))
+            .collect();
+        for j in &mut judged {
+            if j.action == Action::Deny
+                && before.contains(&(j.finding.rule, j.finding.field.as_str()))
+            {
+                j.action = Action::Warn;
+                j.ratcheted = true;
+            }
+        }
+    }
+
+    if policy.mode == Mode::Audit {
+        for j in &mut judged {
+            if j.action == Action::Deny {
+                j.action = Action::Warn;
+                j.would_deny = true;
+            }
+        }
+    }
+    exempted.sort();
+    Decision {
+        mode: policy.mode,
+        judged,
+        exempted,
+        refused,
+        left_to,
+        checked,
+    }
+}
+
+/// Gives findings made outside the rule list (an object known only by its metadata) their
+/// actions, through the same policy, exemptions and mode as [`admit`].
+pub fn decide_findings(policy: &Policy, exemption: &Exemption, findings: Vec<Finding>) -> Decision {
+    let mut exempted = Vec::new();
+    let mut judged = Vec::new();
+    for finding in findings {
+        match exemption.rule(finding.rule, RuleClass::Practice) {
+            RuleVerdict::Exempt(by) => exempted.push(Exempted {
+                id: finding.rule,
+                by,
+            }),
+            RuleVerdict::Judges | RuleVerdict::Refused => {
+                let action = policy.action(finding.rule).min(finding.ceiling);
+                if action == Action::Off {
+                    continue;
+                }
+                let would_deny = policy.mode == Mode::Audit && action == Action::Deny;
+                judged.push(Judged {
+                    finding,
+                    class: RuleClass::Practice,
+                    action: if would_deny { Action::Warn } else { action },
+                    ratcheted: false,
+                    would_deny,
+                });
+            }
+        }
+    }
+    exempted.dedup();
+    Decision {
+        mode: policy.mode,
+        checked: judged.len(),
+        judged,
+        exempted,
+        refused: Vec::new(),
+        left_to: None,
+    }
+}
+
+/// Runs every active rule within `reach` that applies to the object (and the bundle checks,
+/// when the context has a bundle), each finding tagged with its rule's class; returns how many
+/// rules ran. Findings come sorted by rule id, then field, so output is deterministic.
+fn run_rules(
+    policy: &Policy,
+    object: &Object,
+    ctx: &Context,
+    reach: Reach,
+    out: &mut Vec<(Finding, RuleClass)>,
+) -> usize {
+    let kind = object.kind();
+    let mut ran = 0;
+    let mut found = Vec::new();
+    for rule in policy.active_rules() {
+        if !rule.spec.applies_to(kind) || !reach.covers(rule.spec.class) {
+            continue;
+        }
+        ran += 1;
+        rule.check(object, ctx, &mut found);
+        out.extend(found.drain(..).map(|f| (f, rule.spec.class)));
+    }
+    // The cross-object halves registered apart from their rule are practice rules.
+    if ctx.bundle.is_some() && reach.covers(RuleClass::Practice) {
+        for check in policy.active_bundle_checks() {
+            if check.applies_to(kind) {
+                (check.check)(object, ctx, &mut found);
+                out.extend(found.drain(..).map(|f| (f, RuleClass::Practice)));
+            }
+        }
+    }
+    out.sort_by(|(a, _), (b, _)| (a.rule, &a.field).cmp(&(b.rule, &b.field)));
+    ran
+}
+
+/// How many of the rules that ran on the object an exemption switched off, whether or not
+/// they found something: they did not judge it.
+fn exempted_rules_that_ran(
+    policy: &Policy,
+    exemption: &Exemption,
+    object: &Object,
+    reach: Reach,
+) -> usize {
+    let kind = object.kind();
+    policy
+        .active_rules()
+        .filter(|r| r.spec.applies_to(kind) && reach.covers(r.spec.class))
+        .filter(|r| {
+            matches!(
+                exemption.rule(r.spec.id, r.spec.class),
+                RuleVerdict::Exempt(_)
+            )
+        })
+        .count()
+}
+
+/// The result of mutating one object.
+#[derive(Clone, Debug)]
+pub struct Mutated {
+    pub object: Object,
+    pub changes: Vec<Change>,
+    /// Empty when nothing changed.
+    pub patch: json_patch::Patch,
+    /// The mutations an exemption switched off where they would have changed something.
+    pub exempted: Vec<Exempted>,
+    /// The owner kind that mutations were left to, for a generated object.
+    pub left_to: Option<Kind>,
+}
+
+/// Applies the policy's enabled mutations to a copy of the review's object, in the fixed
+/// order of the mutation catalog. A generated object is left to its owner (its template was
+/// mutated when the owner was admitted), and only a whole object is mutated, never a
+/// subresource.
+pub fn mutate(policy: &Policy, review: &Review, ctx: &Context) -> Mutated {
+    let object = review.object;
+    let mut after = object.clone();
+    let mut changes = Vec::new();
+    let mut exempted = Vec::new();
+    let left_to = object.generator();
+    if left_to.is_none() && review.target == Target::Object {
+        let exemption = Exemption::of(policy, object, ctx.namespace);
+        for mutation in policy.enabled_mutations() {
+            match exemption.mutation(mutation.spec) {
+                None => mutation.apply(&mut after, ctx, &mut changes),
+                Some(by) => {
+                    // Recorded only when it would have changed something.
+                    let mut probe = after.clone();
+                    let mut would = Vec::new();
+                    mutation.apply(&mut probe, ctx, &mut would);
+                    if !would.is_empty() {
+                        exempted.push(Exempted {
+                            id: mutation.spec.id,
+                            by,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let patch = if changes.is_empty() {
+        json_patch::Patch(Vec::new())
+    } else {
+        diff(object, &after)
+    };
+    Mutated {
+        object: after,
+        changes,
+        patch,
+        exempted,
+        left_to,
+    }
+}
+
+/// The JSON Patch from one typed object to another.
+pub fn diff(before: &Object, after: &Object) -> json_patch::Patch {
+    json_patch::diff(&before.to_value(), &after.to_value())
+}
