@@ -376,3 +376,36 @@ fn the_audit_role_grants_exactly_what_bulwark_audit_uses() {
     }
     assert_eq!(granted, needed);
 }
+
+#[test]
+fn the_webhooks_ask_for_exactly_the_subresources_bulwark_judges() {
+    use std::collections::BTreeSet;
+    let docs = all_documents(&deploy_dir().join("webhooks.yaml"));
+    let subresources = |kind: &str| -> BTreeSet<String> {
+        let config = docs
+            .iter()
+            .map(|(_, d)| d)
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} in deploy/webhooks.yaml"));
+        let mut found = BTreeSet::new();
+        for webhook in config["webhooks"].as_array().expect("webhooks") {
+            for rule in webhook["rules"].as_array().expect("rules") {
+                for resource in rule["resources"].as_array().expect("resources") {
+                    let resource = resource.as_str().expect("a resource name");
+                    if resource.contains('/') {
+                        found.insert(resource.to_string());
+                    }
+                }
+            }
+        }
+        found
+    };
+    let judged: BTreeSet<String> = bulwark::engine::admission::JUDGED_SUBRESOURCES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(!judged.is_empty());
+    assert_eq!(subresources("ValidatingWebhookConfiguration"), judged);
+    // Mutations never patch a subresource.
+    assert!(subresources("MutatingWebhookConfiguration").is_empty());
+}

@@ -128,6 +128,8 @@ fn handle(state: &AppState, body: &[u8], endpoint: Endpoint) -> Response {
                 decision = s.decision,
                 rules = %s.rules.join(","),
                 mutations = %s.mutations.join(","),
+                exempted = %exempted_field(&s.exempted),
+                left_to_owner = s.left_to.map_or("", |k| k.name()),
                 duration_us = started.elapsed().as_micros() as u64,
                 "review"
             );
@@ -141,6 +143,15 @@ fn handle(state: &AppState, body: &[u8], endpoint: Endpoint) -> Response {
             (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response()
         }
     }
+}
+
+/// `rule:source,...` for the log line: the exemptions that silenced a finding.
+fn exempted_field(exempted: &[crate::engine::exemption::Exempted]) -> String {
+    exempted
+        .iter()
+        .map(|e| format!("{}:{}", e.id, e.by.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A running webhook server: its bound addresses and the handles to reload and stop it.
