@@ -5,6 +5,7 @@
 //! A document that fails to parse is reported with its file and line, and the others are
 //! still read. Documents that are not Kubernetes objects are skipped with a note.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,9 @@ pub fn read_paths(paths: &[PathBuf]) -> Vec<Item> {
 /// keeps only part of an item (the typed object, not the raw JSON) never holds every raw
 /// document at once.
 pub fn visit_paths(paths: &[PathBuf], out: &mut dyn FnMut(Item)) {
+    // A file reached twice (named on its own and inside a directory, or through a symlink) is
+    // read once.
+    let mut seen = HashSet::new();
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
@@ -78,20 +82,26 @@ pub fn visit_paths(paths: &[PathBuf], out: &mut dyn FnMut(Item)) {
             }
             continue;
         }
-        match collect_files(path) {
-            Ok(files) => {
-                for file in files {
-                    let name = file.display().to_string();
-                    match std::fs::read(&file) {
-                        Ok(bytes) => match String::from_utf8(bytes) {
-                            Ok(text) => visit_text(&name, &text, out),
-                            Err(_) => out(error(&name, 0, "the file is not UTF-8 text".into())),
-                        },
-                        Err(e) => out(error(&name, 0, format!("cannot read: {e}"))),
-                    }
+        for found in collect_files(path) {
+            let file = match found {
+                Ok(file) => file,
+                Err((where_, message)) => {
+                    out(error(&where_, 0, message));
+                    continue;
                 }
+            };
+            let identity = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            if !seen.insert(identity) {
+                continue;
             }
-            Err(e) => out(error(&path.display().to_string(), 0, e)),
+            let name = file.display().to_string();
+            match std::fs::read(&file) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => visit_text(&name, &text, out),
+                    Err(_) => out(error(&name, 0, "the file is not UTF-8 text".into())),
+                },
+                Err(e) => out(error(&name, 0, format!("cannot read: {e}"))),
+            }
         }
     }
 }
@@ -106,31 +116,50 @@ fn error(file: &str, line: usize, message: String) -> Item {
     }
 }
 
-/// A file as itself; a directory as every manifest below it, sorted for stable output.
-fn collect_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
+/// A file as itself (whatever it is: `-f <(helm template ...)` names a pipe); a directory as
+/// every regular `.yaml`/`.yml`/`.json` file below it, following symlinks, in a stable order.
+/// A symlink loop or an unreadable subdirectory is reported (path, message) and the walk goes
+/// on past it.
+fn collect_files(path: &Path) -> Vec<Result<PathBuf, (String, String)>> {
+    let here = |p: &Path| p.display().to_string();
+    match std::fs::metadata(path) {
+        Err(e) => return vec![Err((here(path), format!("cannot read: {e}")))],
+        Ok(meta) if !meta.is_dir() => return vec![Ok(path.to_path_buf())],
+        Ok(_) => {}
     }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml" | "json")
-            ) {
-                files.push(p);
+    let walk = walkdir::WalkDir::new(path)
+        .follow_links(true)
+        .sort_by_file_name();
+    let mut found = Vec::new();
+    for entry in walk {
+        match entry {
+            Ok(entry) => {
+                let is_manifest = matches!(
+                    entry.path().extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "json")
+                );
+                if entry.file_type().is_file() && is_manifest {
+                    found.push(Ok(entry.into_path()));
+                }
+            }
+            Err(e) => {
+                let at = e.path().map_or_else(|| here(path), here);
+                let message = if let Some(ancestor) = e.loop_ancestor() {
+                    format!(
+                        "a symlink loop back to {}; not followed",
+                        ancestor.display()
+                    )
+                } else {
+                    match e.io_error() {
+                        Some(io) => format!("cannot read: {io}"),
+                        None => "cannot read".to_string(),
+                    }
+                };
+                found.push(Err((at, message)));
             }
         }
     }
-    files.sort();
-    Ok(files)
+    found
 }
 
 /// Splits a text into documents and parses each. JSON texts are one document.
@@ -171,7 +200,7 @@ pub fn visit_text(file: &str, text: &str, out: &mut dyn FnMut(Item)) {
             file: file.into(),
             line,
         };
-        match serde_saphyr::from_str::<Value>(&chunk) {
+        match read_yaml(&chunk) {
             Ok(value) => push_value(out, source, value),
             Err(e) => {
                 let at = e
@@ -181,6 +210,39 @@ pub fn visit_text(file: &str, text: &str, out: &mut dyn FnMut(Item)) {
                 let message = message.lines().next().unwrap_or("invalid YAML").to_string();
                 out(error(file, at, format!("invalid YAML: {message}")));
             }
+        }
+    }
+}
+
+/// Reads one YAML document as kubectl does. kubectl's reader (sigs.k8s.io/yaml, built on
+/// go-yaml v2) speaks YAML 1.1: `0755` is octal 493 and `yes`/`on`/`y` are booleans; it then
+/// goes through JSON, where a whole float is an integer (`replicas: 3.0` is 3). Without this,
+/// `defaultMode: 0755` in a volume fails with "invalid type: floating, expected i32".
+fn read_yaml(text: &str) -> Result<Value, serde_saphyr::Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    let mut value: Value = serde_saphyr::from_str_with_options(text, options)?;
+    whole_floats_to_integers(&mut value);
+    Ok(value)
+}
+
+/// Replaces every whole-number float that fits an i64 with that integer, as Go's JSON encoding
+/// of a YAML float does. Iterative, so a deeply nested document cannot exhaust the stack.
+fn whole_floats_to_integers(value: &mut Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Number(n) => {
+                if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                    && f.fract() == 0.0
+                    && f.abs() < 9.2e18
+                {
+                    *v = Value::from(f as i64);
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
         }
     }
 }
@@ -395,6 +457,43 @@ mod tests {
         assert_eq!(
             lines(&parse_text("x.yaml", text)),
             [(1, "object"), (8, "object")]
+        );
+    }
+
+    #[test]
+    fn yaml_is_read_as_kubectl_reads_it() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: no\n  enableServiceLinks: off\n  terminationGracePeriodSeconds: 30.0\n  containers:\n    - name: c\n      image: c:1\n      stdin: yes\n      ports: [{containerPort: 0x1F90}]\n  volumes:\n    - name: scripts\n      configMap: {name: s, defaultMode: 0755}\n    - name: keys\n      secret: {secretName: k, defaultMode: 0400}\n";
+        let items = parse_text("pod.yaml", text);
+        let [
+            Item::Object {
+                typed: Ok(Object::Pod(pod)),
+                ..
+            },
+        ] = items.as_slice()
+        else {
+            panic!("one decoded Pod: {items:?}");
+        };
+        let spec = pod.spec.as_ref().expect("spec");
+        let volumes = spec.volumes.as_ref().expect("volumes");
+        let mode = |i: usize| {
+            let v = &volumes[i];
+            v.config_map
+                .as_ref()
+                .and_then(|c| c.default_mode)
+                .or(v.secret.as_ref().and_then(|s| s.default_mode))
+        };
+        assert_eq!(mode(0), Some(0o755));
+        assert_eq!(mode(1), Some(0o400));
+        assert_eq!(spec.host_network, Some(false));
+        assert_eq!(spec.enable_service_links, Some(false));
+        assert_eq!(spec.termination_grace_period_seconds, Some(30));
+        assert_eq!(spec.containers[0].stdin, Some(true));
+        assert_eq!(
+            spec.containers[0]
+                .ports
+                .as_ref()
+                .map(|p| p[0].container_port),
+            Some(8080)
         );
     }
 }

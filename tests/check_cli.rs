@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/check");
 
@@ -733,5 +733,88 @@ fn rules_lists_the_catalog_and_docs_rules_md_is_current() {
     assert!(
         markdown == committed,
         "docs/rules.md is stale; regenerate it with:\n    cargo run -- rules --output markdown > docs/rules.md"
+    );
+}
+
+#[test]
+fn manifests_in_the_yaml_kubectl_accepts_are_read_as_kubectl_reads_them() {
+    // Octal file modes, YAML 1.1 booleans, hex and underscored numbers, whole floats: each of
+    // these is applied by kubectl, and each once failed to decode here.
+    let (report, out) = json_report(&["-f", &fixture("kubectl-idioms")], None);
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    assert_eq!(report["summary"]["objects"], 2, "{report}");
+    assert_eq!(report["findings"], json!([]), "{report}");
+    assert!(out.status.success());
+    // The values are kubectl's: mutate passes the documents through as read.
+    let out = bulwark(
+        &[
+            "mutate",
+            "-f",
+            &fixture("kubectl-idioms/cronjob-octal-mode.yaml"),
+            "--output",
+            "yaml",
+        ],
+        None,
+    );
+    let text = stdout(&out);
+    assert!(text.contains("defaultMode: 493"), "{text}");
+    assert!(
+        text.contains("defaultMode: 256") && text.contains("mode: 288"),
+        "{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_walk_survives_symlink_loops_reads_each_file_once_and_goes_past_errors() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let app = root.join("app");
+    std::fs::create_dir_all(app.join("nested")).expect("dirs");
+    std::fs::copy(fixture("clean/app.yaml"), app.join("nested/app.yaml")).expect("copy");
+    // Loops: a link to the directory itself and to its parent.
+    symlink(&app, app.join("nested/again")).expect("symlink");
+    symlink(root, app.join("up")).expect("symlink");
+    // The same file once more under another name, and a link that points nowhere.
+    symlink(app.join("nested/app.yaml"), app.join("alias.yaml")).expect("symlink");
+    symlink(root.join("missing"), app.join("broken.yaml")).expect("symlink");
+    let (report, out) = json_report(
+        &[
+            "-f",
+            app.to_str().expect("path"),
+            "-f",
+            app.join("nested/app.yaml").to_str().expect("path"),
+        ],
+        None,
+    );
+    let (clean, _) = json_report(&["-f", &fixture("clean/app.yaml")], None);
+    assert_eq!(
+        report["summary"]["objects"], clean["summary"]["objects"],
+        "each file once: {report}"
+    );
+    let errors = report["errors"].as_array().expect("errors");
+    let messages: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.contains("symlink loop"))
+            .count()
+            >= 2,
+        "{messages:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("broken.yaml"))),
+        "{messages:?}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "read errors end with exit code 2"
     );
 }

@@ -1,32 +1,47 @@
-//! Container image references: just enough of the distribution reference grammar to tell the
-//! tag and digest apart from a registry host with a port (`registry:5000/app`).
+//! Container image references, validated against the distribution reference grammar (the one
+//! container runtimes use) by the `container_image_dist_ref` crate, then split into the parts
+//! rules look at: the tag, the digest, and the repository (a colon before the last slash
+//! belongs to a registry port, `registry:5000/app`).
 
-/// The parts of an image reference that rules look at.
+/// The parts of a valid image reference that rules look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef<'a> {
     /// Everything before the tag and digest.
     pub repository: &'a str,
     pub tag: Option<&'a str>,
+    /// `algorithm:hex`, checked for its algorithm's length (64 hex digits for sha256).
     pub digest: Option<&'a str>,
 }
 
+/// An image string that is not a reference a runtime can pull.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidImage {
+    /// What is wrong, in a few words.
+    pub reason: &'static str,
+}
+
 impl<'a> ImageRef<'a> {
-    pub fn parse(image: &'a str) -> ImageRef<'a> {
+    pub fn parse(image: &'a str) -> Result<ImageRef<'a>, InvalidImage> {
+        if let Err(e) = container_image_dist_ref::ImgRef::new(image) {
+            return Err(InvalidImage {
+                reason: describe(&format!("{e:?}")),
+            });
+        }
+        // Valid references have at most one `@`, and it starts the digest.
         let (rest, digest) = match image.split_once('@') {
             Some((rest, digest)) => (rest, Some(digest)),
             None => (image, None),
         };
-        // A tag is a colon after the last slash; a colon before it belongs to a registry port.
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (repository, tag) = match rest[last_slash..].rfind(':') {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
             None => (rest, None),
         };
-        ImageRef {
+        Ok(ImageRef {
             repository,
-            tag: tag.filter(|t| !t.is_empty()),
+            tag,
             digest,
-        }
+        })
     }
 
     /// The tag the runtime will pull: an image without tag or digest means `latest`.
@@ -40,7 +55,7 @@ impl<'a> ImageRef<'a> {
 
     /// A digest pins the content whatever the tag says.
     pub fn is_pinned_by_digest(&self) -> bool {
-        self.digest.is_some_and(|d| !d.is_empty())
+        self.digest.is_some()
     }
 
     /// Whether the reference points at a moving target: no digest and a tag from `mutable`.
@@ -52,12 +67,31 @@ impl<'a> ImageRef<'a> {
     }
 }
 
+/// The crate's error kind, in words (its `Debug` names the grammar element at fault).
+fn describe(kind: &str) -> &'static str {
+    if kind.contains("Digest") || kind.contains("Algorithm") || kind.contains("Encoded") {
+        "its digest is not algorithm:hex of the right length"
+    } else if kind.contains("TooLong") {
+        "it is too long"
+    } else if kind.contains("Tag") {
+        "its tag is empty or has characters a tag cannot have"
+    } else if kind.contains("Empty") || kind.contains("NoInput") {
+        "it is empty"
+    } else {
+        "its name has characters an image name cannot have (lowercase letters, digits, . _ - / and a registry host)"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
     #[test]
     fn parses_tags_digests_and_registry_ports() {
+        let at = |name: &str| format!("{name}@{DIGEST}");
+        let (app_digest, tagged_digest) = (at("app"), at("app:v1"));
         let cases = [
             ("nginx", "nginx", None, None),
             ("nginx:1.25", "nginx", Some("1.25"), None),
@@ -68,8 +102,8 @@ mod tests {
                 Some("v1"),
                 None,
             ),
-            ("app@sha256:abc", "app", None, Some("sha256:abc")),
-            ("app:v1@sha256:abc", "app", Some("v1"), Some("sha256:abc")),
+            (app_digest.as_str(), "app", None, Some(DIGEST)),
+            (tagged_digest.as_str(), "app", Some("v1"), Some(DIGEST)),
             (
                 "ghcr.io/org/app:latest",
                 "ghcr.io/org/app",
@@ -80,11 +114,11 @@ mod tests {
         for (image, repository, tag, digest) in cases {
             assert_eq!(
                 ImageRef::parse(image),
-                ImageRef {
+                Ok(ImageRef {
                     repository,
                     tag,
                     digest
-                },
+                }),
                 "{image}"
             );
         }
@@ -93,10 +127,34 @@ mod tests {
     #[test]
     fn no_tag_means_latest_and_a_digest_pins() {
         let mutable = vec!["latest".to_string(), "dev".to_string()];
-        assert!(ImageRef::parse("nginx").has_mutable_tag(&mutable));
-        assert!(ImageRef::parse("nginx:dev").has_mutable_tag(&mutable));
-        assert!(!ImageRef::parse("nginx:1.25").has_mutable_tag(&mutable));
-        assert!(!ImageRef::parse("nginx:latest@sha256:abc").has_mutable_tag(&mutable));
-        assert!(!ImageRef::parse("nginx@sha256:abc").has_mutable_tag(&mutable));
+        let mutable_tag = |image: &str| {
+            ImageRef::parse(image)
+                .expect("valid")
+                .has_mutable_tag(&mutable)
+        };
+        assert!(mutable_tag("nginx"));
+        assert!(mutable_tag("nginx:dev"));
+        assert!(!mutable_tag("nginx:1.25"));
+        assert!(!mutable_tag(&format!("nginx:latest@{DIGEST}")));
+        assert!(!mutable_tag(&format!("nginx@{DIGEST}")));
+    }
+
+    #[test]
+    fn a_digest_must_be_algorithm_and_hex_of_the_right_length() {
+        // Each of these once counted as pinned.
+        for image in [
+            "nginx:latest@x",
+            "nginx@sha256:abc",
+            "nginx@",
+            "nginx:latest@sha256:zz",
+        ] {
+            assert_eq!(
+                ImageRef::parse(image).map_err(|e| e.reason),
+                Err("its digest is not algorithm:hex of the right length"),
+                "{image}"
+            );
+        }
+        assert!(ImageRef::parse("Shop/App:1").is_err());
+        assert!(ImageRef::parse("nginx:").is_err());
     }
 }

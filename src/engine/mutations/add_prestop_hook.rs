@@ -91,7 +91,7 @@ impl Mutation for AddPrestopHook {
                 message: format!("container {}: add preStop {how}", c.name),
             });
         }
-        let needed = self.0.seconds + self.0.margin_seconds;
+        let needed = self.0.seconds.saturating_add(self.0.margin_seconds);
         let grace = spec
             .termination_grace_period_seconds
             .unwrap_or(DEFAULT_GRACE_SECONDS);

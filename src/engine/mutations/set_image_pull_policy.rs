@@ -34,7 +34,7 @@ struct SetImagePullPolicy(Params);
 impl SetImagePullPolicy {
     /// The policy a container should get, if it should change.
     fn wanted(&self, image: Option<&str>, current: Option<&str>) -> Option<&'static str> {
-        let image = ImageRef::parse(image?);
+        let image = ImageRef::parse(image?).ok()?;
         if image.has_mutable_tag(&self.0.mutable_tags) {
             return matches!(current, None | Some("IfNotPresent")).then_some("Always");
         }
@@ -95,7 +95,7 @@ mod tests {
     fn mutable_tags_get_always_and_digests_if_not_present() {
         let spec = json!({
             "initContainers": [{"name": "init", "image": "busybox", "imagePullPolicy": "IfNotPresent"}],
-            "containers": [{"name": "web", "image": "w:dev"}, {"name": "pinned", "image": "p@sha256:0123"}, {"name": "release", "image": "r:1.2"}]
+            "containers": [{"name": "web", "image": "w:dev"}, {"name": "pinned", "image": "p@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, {"name": "release", "image": "r:1.2"}]
         });
         for (input, pod, _) in workloads(spec) {
             let expected = at(input.clone(), pod, |s| {
@@ -116,7 +116,7 @@ mod tests {
     fn never_overrides_never_or_an_explicit_policy_on_a_pinned_image() {
         let spec = json!({"containers": [
             {"name": "a", "image": "a:latest", "imagePullPolicy": "Never"},
-            {"name": "b", "image": "b@sha256:00", "imagePullPolicy": "Always"},
+            {"name": "b", "image": "b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "imagePullPolicy": "Always"},
             {"name": "c", "image": "c:1.0", "imagePullPolicy": "IfNotPresent"},
             {"name": "d", "image": "d:latest", "imagePullPolicy": "Always"}
         ]});

@@ -32,7 +32,21 @@ impl Rule for ImageTagPinned {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             let Some(image) = c.image() else { continue };
-            let parsed = ImageRef::parse(image);
+            let parsed = match ImageRef::parse(image) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    out.push(Finding::new(
+                        ID,
+                        c.field("image"),
+                        format!(
+                            "{} image `{image}` is not a valid image reference: {}; write registry/name:1.2.3 or name@sha256:<64 hex digits>",
+                            c.describe(),
+                            e.reason
+                        ),
+                    ));
+                    continue;
+                }
+            };
             if !parsed.has_mutable_tag(&self.0.mutable_tags) {
                 continue;
             }
@@ -82,15 +96,29 @@ mod tests {
 
     #[test]
     fn passes_release_tags_and_digests() {
+        let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
         for image in [
-            "nginx:1.25.3",
-            "nginx@sha256:0123",
-            "nginx:latest@sha256:0123",
-            "registry:5000/app:v2",
+            "nginx:1.25.3".to_string(),
+            format!("nginx@{digest}"),
+            format!("nginx:latest@{digest}"),
+            "registry:5000/app:v2".to_string(),
         ] {
             assert!(
-                run(ID, &mk_cronjob(one(json!({"image": image})))).is_empty(),
+                run(ID, &mk_cronjob(one(json!({"image": &image})))).is_empty(),
                 "{image}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_digest_does_not_pin_an_image() {
+        for image in ["nginx:latest@x", "nginx@sha256:0123"] {
+            let found = run(ID, &mk_pod(one(json!({"image": image}))));
+            assert_eq!(found.len(), 1, "{image}");
+            assert!(
+                found[0].message.contains("not a valid image reference"),
+                "{}",
+                found[0].message
             );
         }
     }

@@ -29,8 +29,12 @@ fn required(min_available: &IntOrString, replicas: i32) -> Option<i64> {
         IntOrString::Int(n) => Some(i64::from(*n)),
         IntOrString::String(s) => match s.strip_suffix('%') {
             Some(pct) => {
+                // Only 0..100 is a share to compute: outside it the product could overflow,
+                // and a wrapped product could turn a violation into a pass.
                 let pct: i64 = pct.trim().parse().ok()?;
-                (pct < 100).then(|| (pct * i64::from(replicas) + 99) / 100)
+                (0..100)
+                    .contains(&pct)
+                    .then(|| (pct * i64::from(replicas) + 99) / 100)
             }
             None => s.trim().parse().ok(),
         },
@@ -126,6 +130,22 @@ mod tests {
                 assert!(found[0].message.contains("Deployment web"));
             }
         }
+    }
+
+    #[test]
+    fn a_percentage_outside_zero_to_a_hundred_never_overflows() {
+        for min in ["-9223372036854775808%", "-50%"] {
+            let bundle = [mk_pdb(json!(min)), mk_deployment(3, one(json!({})))];
+            assert!(run_bundle(ID, &bundle, 0).is_empty(), "{min}");
+        }
+        // Over 100% blocks every eviction: the single-object half says so, once.
+        let bundle = [
+            mk_pdb(json!("9223372036854775807%")),
+            mk_deployment(3, one(json!({}))),
+        ];
+        let found = run_bundle(ID, &bundle, 0);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("minAvailable is 100%"));
     }
 
     #[test]

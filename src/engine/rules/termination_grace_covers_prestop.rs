@@ -81,7 +81,9 @@ impl Rule for TerminationGraceCoversPrestop {
             else {
                 continue;
             };
-            if grace - sleep < margin {
+            // Saturating: a grace period or sleep near the limits of i64 must not wrap around
+            // into a pass.
+            if grace.saturating_sub(sleep) < margin {
                 let set = if pod.spec.termination_grace_period_seconds.is_some() {
                     ""
                 } else {
@@ -90,7 +92,7 @@ impl Rule for TerminationGraceCoversPrestop {
                 out.push(Finding::new(
                     ID,
                     format!("{}.terminationGracePeriodSeconds", pod.path.field),
-                    format!("the preStop hook of {} sleeps {sleep}s but terminationGracePeriodSeconds is {grace}{set}; raise it to at least {}", c.describe(), sleep + margin),
+                    format!("the preStop hook of {} sleeps {sleep}s but terminationGracePeriodSeconds is {grace}{set}; raise it to at least {}", c.describe(), sleep.saturating_add(margin)),
                 ));
             }
         }
@@ -160,5 +162,15 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn extreme_values_never_wrap_into_a_pass() {
+        let spec = with(Some(i64::MIN), json!({"sleep": {"seconds": 1}}));
+        assert_eq!(run(ID, &mk_deployment(3, spec)).len(), 1);
+        let spec = with(Some(30), json!({"sleep": {"seconds": i64::MAX}}));
+        let found = run(ID, &mk_deployment(3, spec));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains(&i64::MAX.to_string()));
     }
 }
