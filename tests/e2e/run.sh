@@ -19,9 +19,12 @@ export K8S_BENCH_RUN=${K8S_BENCH_RUN:-$K8S_BENCH_CACHE/run-bulwark-e2e}
 RUN=$K8S_BENCH_RUN
 KUBECTL=$K8S_BENCH_CACHE/root/usr/bin/kubectl
 export KUBECONFIG=$RUN/kubeconfig
-PORT=${BULWARK_E2E_PORT:-18443}
-ADMIN_PORT=${BULWARK_E2E_ADMIN_PORT:-19090}
-SECOND_PORT=${BULWARK_E2E_SECOND_PORT:-18444}
+# Ports: free ones picked now, unless given. A port another process holds makes bulwark fail
+# to bind, and start_bulwark stops the suite at once rather than test whatever answers there.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+PORT=${BULWARK_E2E_PORT:-$(free_port)}
+ADMIN_PORT=${BULWARK_E2E_ADMIN_PORT:-$(free_port)}
+SECOND_PORT=${BULWARK_E2E_SECOND_PORT:-$(free_port)}
 out="$root/target/e2e"
 mkdir -p "$out" "$RUN"
 transcript="$out/transcript.txt"
@@ -70,11 +73,26 @@ certs="$RUN/bulwark-certs"
 policy="$RUN/bulwark-policy.yaml"
 cp "$here/policy-enforce.yaml" "$policy"
 start_bulwark() {
+  local from
+  from=$(wc -l < "$out/bulwark.log")
   "$BULWARK" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
     --tls-cert "$certs/tls.crt" --tls-key "$certs/tls.key" --policy "$policy" \
     --reload-interval 500ms >> "$out/bulwark.log" 2>&1 &
   bulwark_pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 100); do
+    if ! kill -0 "$bulwark_pid" 2>/dev/null; then
+      echo "e2e: the bulwark this suite started exited at once (is 127.0.0.1:$PORT or :$ADMIN_PORT taken?):"
+      tail -n +"$((from + 1))" "$out/bulwark.log"; bulwark_pid=""; exit 1
+    fi
+    if curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null; then
+      # Ready, and it is ours: alive, and its own log says it serves on these ports.
+      if tail -n +"$((from + 1))" "$out/bulwark.log" | grep '"serving"' | grep -q "127.0.0.1:$PORT"; then
+        return 0
+      fi
+      echo "e2e: something answers on 127.0.0.1:$ADMIN_PORT, but not the bulwark this suite started"; exit 1
+    fi
+    sleep 0.1
+  done
   echo "bulwark did not become ready"; cat "$out/bulwark.log"; exit 1
 }
 : > "$out/bulwark.log"
@@ -241,6 +259,10 @@ for _ in $(seq 50); do
   [ $KRC = 0 ] && break; sleep 0.2
 done
 [ $KRC = 0 ] && pass "admitted again once bulwark is back" || fail "after restart: $KOUT"
+
+stage "scenario: no object talks its way past the security rules; generated objects are left to their owners"
+# shellcheck source=/dev/null
+. "$here/soundness.sh"
 
 stage "scenario: other kinds"
 # shellcheck source=/dev/null
