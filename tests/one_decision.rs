@@ -90,6 +90,11 @@ async fn the_webhook_check_and_audit_give_one_object_the_same_actions() {
         .await
         .expect("text");
     let webhook = metric_counts(&metrics);
+    // An audit-first rollout still sees what would deny.
+    assert!(
+        metrics.contains(r#"bulwark_rule_would_deny_total{rule="no-privileged"} 1"#),
+        "{metrics}"
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let manifests = dir.path().join("objects.yaml");

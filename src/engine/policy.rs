@@ -940,4 +940,50 @@ mod tests {
             serde_json::json!({"a": 1, "m": {"x": 1, "y": 3}, "l": [9]})
         );
     }
+
+    #[test]
+    fn exemption_entries_are_checked_with_the_line_and_the_nearest_name() {
+        let head = "apiVersion: bulwark.dev/v1\nkind: Policy\nexemptions:\n";
+        let err = layered(&format!(
+            "{head}  objects:\n    - {{kind: Deamonset, name: x, rules: [no-host-path]}}\n"
+        ))
+        .expect_err("unknown kind");
+        assert_eq!(err.line, 5, "{err}");
+        assert!(err.message.contains("did you mean `DaemonSet`"), "{err}");
+        let err = layered(&format!(
+            "{head}  objects:\n    - kind: Pod\n      rules: [no-privilegd]\n"
+        ))
+        .expect_err("unknown rule");
+        assert_eq!(err.line, 6, "{err}");
+        assert!(
+            err.message.contains("did you mean `no-privileged`"),
+            "{err}"
+        );
+        let err = layered(&format!(
+            "{head}  objects:\n    - {{kind: Pod, rules: []}}\n"
+        ))
+        .expect_err("no rules");
+        assert!(err.message.contains("needs `rules`"), "{err}");
+        let err = layered(&format!(
+            "{head}  annotationMayExempt: [image-tag-pinned]\n"
+        ))
+        .expect_err("a practice rule");
+        assert!(err.message.contains("is a practice rule"), "{err}");
+        let err = layered(&format!(
+            "{head}  objects:\n    - {{kind: Pod, rule: [x]}}\n"
+        ))
+        .expect_err("unknown field");
+        assert!(err.message.contains("rules"), "{err}");
+        let ok = layered(&format!(
+            "{head}  annotationMayExempt: [read-only-root-filesystem]\n  objects:\n    - {{namespace: \"mon*\", kind: \"*\", rules: [\"*\"]}}\n"
+        ))
+        .expect("valid");
+        assert_eq!(
+            ok.exemptions.annotation_may_exempt,
+            ["read-only-root-filesystem"]
+        );
+        assert_eq!(ok.exemptions.objects.len(), 1);
+        assert!(ok.exemptions.objects[0].matches(Some("monitoring"), "Pod", "anything"));
+        assert!(!ok.exemptions.objects[0].matches(Some("shop"), "Pod", "anything"));
+    }
 }

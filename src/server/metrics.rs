@@ -32,6 +32,11 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExemptionLabels {
     /// The rule or mutation id.
     rule: &'static str,
@@ -56,6 +61,7 @@ pub struct Metrics {
     duration: Family<EndpointLabels, Histogram>,
     findings: Family<FindingLabels, Counter>,
     exemptions: Family<ExemptionLabels, Counter>,
+    would_deny: Family<RuleLabels, Counter>,
     mutations: Family<MutationLabels, Counter>,
     policy_reloads: Family<ResultLabels, Counter>,
     certificate_reloads: Family<ResultLabels, Counter>,
@@ -89,6 +95,7 @@ impl Metrics {
             }),
             findings: Family::default(),
             exemptions: Family::default(),
+            would_deny: Family::default(),
             mutations: Family::default(),
             policy_reloads: Family::default(),
             certificate_reloads: Family::default(),
@@ -117,6 +124,11 @@ impl Metrics {
             "bulwark_rule_findings",
             "Findings by rule and effective action",
             metrics.findings.clone(),
+        );
+        registry.register(
+            "bulwark_rule_would_deny",
+            "Findings that would deny but that audit mode let through as warnings, by rule",
+            metrics.would_deny.clone(),
         );
         registry.register(
             "bulwark_exemptions",
@@ -177,6 +189,11 @@ impl Metrics {
                     rule,
                     action: action.as_str(),
                 })
+                .inc_by(*count);
+        }
+        for (rule, count) in &summary.would_deny {
+            self.would_deny
+                .get_or_create(&RuleLabels { rule })
                 .inc_by(*count);
         }
         for exempted in &summary.exempted {

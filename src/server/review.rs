@@ -85,6 +85,8 @@ pub struct Summary {
     pub rules: Vec<&'static str>,
     /// Findings by rule and effective action, with their count, for metrics.
     pub findings: Vec<(&'static str, Action, u64)>,
+    /// Of those, the denials that audit mode turned into warnings, by rule.
+    pub would_deny: Vec<(&'static str, u64)>,
     /// The mutations that changed (or in audit mode would change) the object.
     pub mutations: Vec<&'static str>,
     /// The rules and mutations an exemption switched off where they found something.
@@ -406,6 +408,7 @@ fn validate(
     let decision = admit(policy, review, ctx);
     summary.rules = decision.rule_ids();
     summary.findings = count_findings(&decision);
+    summary.would_deny = count_would_deny(&decision);
     summary.exempted = decision.exempted.clone();
     summary.left_to = decision.left_to;
     summary.decision = if !decision.allowed() {
@@ -429,6 +432,18 @@ fn count_findings(decision: &Decision) -> Vec<(&'static str, Action, u64)> {
         {
             Some(entry) => entry.2 += 1,
             None => counts.push((j.finding.rule, j.action, 1)),
+        }
+    }
+    counts
+}
+
+/// Would-be denials by rule, for the metric an audit-first rollout watches.
+fn count_would_deny(decision: &Decision) -> Vec<(&'static str, u64)> {
+    let mut counts: Vec<(&'static str, u64)> = Vec::new();
+    for j in decision.judged.iter().filter(|j| j.would_deny) {
+        match counts.iter_mut().find(|(rule, _)| *rule == j.finding.rule) {
+            Some(entry) => entry.1 += 1,
+            None => counts.push((j.finding.rule, 1)),
         }
     }
     counts
