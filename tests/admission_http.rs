@@ -319,15 +319,7 @@ async fn a_practice_exemption_is_honoured_recorded_and_counted() {
         response["auditAnnotations"]["exempted"], "replicas-minimum (annotation)",
         "{response}"
     );
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.admin))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains(r#"bulwark_exemptions_total{rule="replicas-minimum",by="annotation"} 1"#),
         "{metrics}"

@@ -80,15 +80,7 @@ async fn the_webhook_check_and_audit_give_one_object_the_same_actions() {
             .await;
         assert_eq!(response["allowed"], true, "audit mode admits everything");
     }
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.admin))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics().await;
     let webhook = metric_counts(&metrics);
     // An audit-first rollout still sees what would deny.
     assert!(

@@ -160,12 +160,7 @@ async fn swapped_certificate_files_are_served_to_new_handshakes_without_dropping
             .is_success()
     );
 
-    let metrics = reqwest::get(format!("http://{}/metrics", running.admin_addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_at(&format!("http://{}", running.admin_addr)).await;
     assert!(
         metrics.contains("bulwark_certificate_reloads_total{result=\"success\"} 1"),
         "{metrics}"
@@ -183,12 +178,7 @@ async fn swapped_certificate_files_are_served_to_new_handshakes_without_dropping
     broken.key_pem = first.key_pem.clone();
     write_secret_volume(dir.path(), 3, &broken);
     eventually("the failed reload is counted", || async {
-        let text = reqwest::get(format!("http://{}/metrics", running.admin_addr))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = metrics_at(&format!("http://{}", running.admin_addr)).await;
         text.contains("bulwark_certificate_reloads_total{result=\"failure\"} 1")
     })
     .await;

@@ -94,6 +94,21 @@ impl TestServer {
         );
         answer["response"].clone()
     }
+
+    /// The admin port's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        metrics_at(&self.admin).await
+    }
+}
+
+/// The `/metrics` text of the admin port at `base` (`http://host:port`).
+pub async fn metrics_at(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
 }
 
 static UID: AtomicU64 = AtomicU64::new(1);
