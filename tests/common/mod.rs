@@ -161,7 +161,8 @@ pub fn compliant_pod_spec() -> Value {
     json!({
         "serviceAccountName": "checkout",
         "terminationGracePeriodSeconds": 30,
-        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001},
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
         "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
             {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
              "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "checkout"}}}}]}},

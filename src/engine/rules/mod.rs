@@ -41,6 +41,18 @@ pub mod secret_tls_valid;
 pub mod service_type_internal;
 pub mod termination_grace_covers_prestop;
 
+// The rest of the Pod Security standard.
+pub mod apparmor_not_unconfined;
+pub mod no_host_ports;
+pub mod no_host_process;
+pub mod proc_mount_default;
+pub mod seccomp_profile;
+pub mod selinux_options_safe;
+pub mod sysctls_safe;
+pub mod volume_types_restricted;
+
+pub mod automount_service_account_token;
+
 // Offline and bundle rules.
 pub mod config_rollout_checksum;
 pub mod deprecated_api_version;
@@ -229,6 +241,15 @@ pub(crate) mod testing {
     /// Runs rule `id` with `params` laid over its built-in params.
     pub fn run_with(id: &str, params: Value, object: &Object) -> Vec<Finding> {
         run_in(id, params, object, Some("shop"))
+    }
+
+    /// Runs rule `id`, switched on at `deny` (for rules the built-in policy leaves off).
+    pub fn run_enabled(id: &str, object: &Object) -> Vec<Finding> {
+        let text = format!(
+            "apiVersion: bulwark.dev/v1\nkind: Policy\nrules:\n  {id}: {{ action: deny }}\n"
+        );
+        let policy = Policy::layered("test.yaml", &text).expect("valid policy");
+        run_policy(&policy, id, object, &Context::admission(Some("shop"), NOW))
     }
 
     /// Runs rule `id` with `params` in `namespace`.
