@@ -7,16 +7,16 @@
 
 pub mod cluster;
 pub mod policy_report;
+pub mod progress;
 pub mod reports;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::workload::decode_error;
-use crate::engine::{Action, Context, Object, Policy, evaluate};
+use crate::engine::{Context, Object, Policy, evaluate};
 use crate::offline::check::push_findings;
-use crate::offline::report::{ErrorEntry, ObjectEntry, ObjectRef, Report};
+use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report};
 use cluster::{ListError, Listed};
 
 /// Judges every listed object; objects that do not decode become errors.
@@ -78,26 +78,16 @@ pub fn render_text(report: &Report) -> String {
         "{} objects: {} deny, {} warn, {} audit; {} errors",
         s.objects, s.deny, s.warn, s.audit, s.errors
     );
-    let mut per_rule: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    let mut per_namespace: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    for f in &report.findings {
-        let slot = match f.action {
-            Action::Deny => 0,
-            Action::Warn => 1,
-            _ => 2,
-        };
-        per_rule.entry(f.rule).or_default()[slot] += 1;
-        per_namespace
-            .entry(f.object.namespace.as_deref().unwrap_or("(cluster)"))
-            .or_default()[slot] += 1;
-    }
+    let per_rule = report.tally(|f| f.rule);
+    let per_namespace = report.tally(|f| f.object.namespace.as_deref().unwrap_or("(cluster)"));
     for (title, table) in [("rule", &per_rule), ("namespace", &per_namespace)] {
         if table.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\nby {title}:");
         let width = table.keys().map(|k| k.len()).max().unwrap_or(0);
-        for (key, [deny, warn, audit]) in table {
+        for (key, counts) in table {
+            let ActionCounts { deny, warn, audit } = counts;
             let _ = writeln!(
                 out,
                 "  {key:width$}  {deny:>5} deny {warn:>5} warn {audit:>5} audit"
@@ -126,7 +116,7 @@ pub fn render_text(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Kind;
+    use crate::engine::{Action, Kind};
     use serde_json::json;
 
     fn listed(kind: Kind, raw: serde_json::Value) -> Listed {
