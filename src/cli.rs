@@ -303,3 +303,37 @@ pub struct TlsArgs {
     #[arg(long, env = "BULWARK_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(args: &[&str]) -> Result<AuditArgs, clap::Error> {
+        let all = ["bulwark", "audit"].into_iter().chain(args.iter().copied());
+        match Cli::try_parse_from(all)?.command {
+            Command::Audit(a) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_report_api_defaults_to_wgpolicyk8s_and_needs_policy_reports() {
+        let a = audit(&["--policy-reports"]).expect("parses");
+        assert_eq!(a.report_api, ReportApi::Wgpolicyk8s);
+        let a = audit(&[
+            "--policy-reports",
+            "--report-api",
+            "openreports",
+            "-o",
+            "html",
+        ])
+        .expect("parses");
+        assert_eq!(a.report_api, ReportApi::Openreports);
+        assert_eq!(a.output, AuditOutput::Html);
+        assert!(audit(&["--report-api", "openreports"]).is_err());
+        assert!(audit(&["--policy-reports", "--report-api", "v1alpha2"]).is_err());
+        let a = audit(&["--quiet", "--out", "report.html"]).expect("parses");
+        assert!(a.quiet);
+        assert_eq!(a.out.out, Some(PathBuf::from("report.html")));
+    }
+}

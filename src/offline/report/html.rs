@@ -168,8 +168,17 @@ impl<'a> Page<'a> {
             .map(|(ns, tally)| ScoreRow {
                 label: namespace_label(ns.as_deref(), cluster).to_string(),
                 tally: *tally,
-                percent: tally.percent_text(),
-                width: format!("{:.1}", tally.percent()),
+                // An exempt namespace has objects but no checks: it has no score to show.
+                percent: if tally.checks == 0 {
+                    "not judged".to_string()
+                } else {
+                    tally.percent_text()
+                },
+                width: if tally.checks == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{:.1}", tally.percent())
+                },
             })
             .collect();
 
