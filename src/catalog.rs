@@ -38,6 +38,9 @@ pub struct Entry {
     pub sees: Vec<&'static str>,
     pub summary: String,
     pub why: &'static str,
+    /// For a rule, how to fix what it finds; absent for a mutation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 fn scope_words(scope: Scope) -> String {
@@ -70,11 +73,13 @@ pub fn entries() -> Vec<Entry> {
     for spec in registry::RULES {
         let mut sees: Vec<&str> = spec.sees.iter().map(|s| s.as_str()).collect();
         let mut summary = spec.summary.to_string();
+        let mut fix = spec.fix.to_string();
         for check in registry::BUNDLE_CHECKS.iter().filter(|c| c.id == spec.id) {
             if !sees.contains(&"bundle") {
                 sees.push("bundle");
             }
             let _ = write!(summary, "; bundle: {}", check.summary);
+            let _ = write!(fix, "; bundle: {}", check.fix);
         }
         out.push(Entry {
             id: spec.id,
@@ -86,6 +91,7 @@ pub fn entries() -> Vec<Entry> {
             sees,
             summary,
             why: spec.why,
+            fix: Some(fix),
         });
     }
     for check in registry::BUNDLE_CHECKS {
@@ -102,6 +108,7 @@ pub fn entries() -> Vec<Entry> {
             sees: vec!["bundle"],
             summary: check.summary.to_string(),
             why: check.why,
+            fix: Some(check.fix.to_string()),
         });
     }
     let enabled: Vec<&str> = policy.enabled_mutations().map(|m| m.spec.id).collect();
@@ -131,6 +138,7 @@ pub fn entries() -> Vec<Entry> {
             sees: vec!["admission", "offline"],
             summary: spec.summary.to_string(),
             why: spec.why,
+            fix: None,
         });
     }
     out
@@ -157,6 +165,9 @@ pub fn render_text(entries: &[Entry]) -> String {
             let _ = writeln!(out, "      kinds: {}", e.scope);
             let _ = writeln!(out, "      checks: {}", e.summary);
             let _ = writeln!(out, "      why: {}", e.why);
+            if let Some(fix) = &e.fix {
+                let _ = writeln!(out, "      fix: {fix}");
+            }
         }
         out.push('\n');
     }
@@ -186,17 +197,22 @@ pub fn render_markdown(entries: &[Entry]) -> String {
          Deployment, a Job of a CronJob, a Pod of a ReplicaSet, StatefulSet, DaemonSet, Job or\n\
          ReplicationController) to its owner, and the exemption annotation can switch them off.\n\n\
          ## Rules\n\n\
-         | id | class | kinds | default | fires | checks | why |\n\
-         |---|---|---|---|---|---|---|\n",
+         | id | class | kinds | default | fires | checks | why | fix |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     let row = |out: &mut String, e: &Entry| {
         let class = e
             .class
             .map(|c| format!(" {} |", c.as_str()))
             .unwrap_or_default();
+        let fix = e
+            .fix
+            .as_deref()
+            .map(|f| format!(" {} |", cell(f)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| `{}` |{class} {} | {} | {} | {} | {} |",
+            "| `{}` |{class} {} | {} | {} | {} | {} |{fix}",
             e.id,
             cell(&e.scope),
             e.default,
@@ -324,6 +340,38 @@ mod tests {
         assert_eq!(by_id("no-host-path")["class"], "security");
         assert_eq!(by_id("replicas-minimum")["class"], "practice");
         assert!(by_id("add-prestop-hook").get("class").is_none());
+    }
+
+    #[test]
+    fn every_rule_says_how_to_fix_it_in_every_format() {
+        let entries = entries();
+        let text = render_text(&entries);
+        let markdown = render_markdown(&entries);
+        let json: serde_json::Value = serde_json::from_str(&render_json(&entries)).expect("JSON");
+        for e in &entries {
+            let Some(fix) = &e.fix else {
+                assert_eq!(e.entry_type, EntryType::Mutation, "{} has no fix", e.id);
+                continue;
+            };
+            assert!(!fix.is_empty(), "{}", e.id);
+            assert!(text.contains(&format!("      fix: {fix}\n")), "{}", e.id);
+            let row = markdown
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", e.id)))
+                .unwrap_or_default();
+            assert!(row.ends_with(&format!(" {} |", cell(fix))), "{row}");
+            let listed = json
+                .as_array()
+                .and_then(|a| a.iter().find(|j| j["id"] == e.id))
+                .map(|j| j["fix"].clone());
+            assert_eq!(listed, Some(serde_json::json!(fix)), "{}", e.id);
+        }
+        let pdb = entries
+            .iter()
+            .find(|e| e.id == "pdb-allows-disruption")
+            .and_then(|e| e.fix.clone())
+            .unwrap_or_default();
+        assert!(pdb.contains("; bundle: "), "{pdb}");
     }
 
     #[test]

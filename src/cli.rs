@@ -54,20 +54,45 @@ pub struct AuditArgs {
     pub policy: PolicyArgs,
 
     /// text: totals, findings per rule and per namespace, then each finding; json: the report
-    /// shape of `check` (without file and line).
+    /// shape of `check` (without file and line); html: a self-contained page with the score,
+    /// charts and every finding.
     #[arg(long, short = 'o', value_enum, default_value_t = AuditOutput::Text)]
     pub output: AuditOutput,
 
-    /// Also write one wgpolicyk8s.io PolicyReport per namespace and a ClusterPolicyReport,
-    /// updated in place on every run (needs the CRDs of deploy/crds).
+    #[command(flatten)]
+    pub out: OutArgs,
+
+    /// Also write one policy report per namespace and one for cluster-scoped objects, updated
+    /// in place on every run (needs the CRDs of deploy/crds).
     #[arg(long)]
     pub policy_reports: bool,
+
+    /// The API of those reports: wgpolicyk8s (PolicyReport, ClusterPolicyReport of
+    /// wgpolicyk8s.io/v1alpha2) or openreports (Report, ClusterReport of openreports.io/v1alpha1,
+    /// their successor).
+    #[arg(long, value_enum, default_value_t = ReportApi::Wgpolicyk8s, requires = "policy_reports")]
+    pub report_api: ReportApi,
+
+    /// No progress on stderr (it is shown only on a terminal, and never with NO_COLOR set).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuditOutput {
     Text,
     Json,
+    Html,
+}
+
+pub use crate::audit::policy_report::ReportApi;
+
+/// Where a report goes.
+#[derive(Debug, Args)]
+pub struct OutArgs {
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -132,9 +157,13 @@ pub struct CheckArgs {
     pub policy: PolicyArgs,
 
     /// text: grouped by file and object; json: the report for tools; sarif: SARIF 2.1.0 for
-    /// code scanning; junit: JUnit XML for CI test views.
+    /// code scanning; junit: JUnit XML for CI test views; html: a self-contained page with the
+    /// score, charts and every finding.
     #[arg(long, short = 'o', value_enum, default_value_t = CheckOutput::Text)]
     pub output: CheckOutput,
+
+    #[command(flatten)]
+    pub out: OutArgs,
 
     /// The weakest action that fails the run with exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Deny)]
@@ -147,6 +176,7 @@ pub enum CheckOutput {
     Json,
     Sarif,
     Junit,
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -272,4 +302,38 @@ pub struct TlsArgs {
     /// authenticate to webhooks).
     #[arg(long, env = "BULWARK_CLIENT_CA", value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(args: &[&str]) -> Result<AuditArgs, clap::Error> {
+        let all = ["bulwark", "audit"].into_iter().chain(args.iter().copied());
+        match Cli::try_parse_from(all)?.command {
+            Command::Audit(a) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_report_api_defaults_to_wgpolicyk8s_and_needs_policy_reports() {
+        let a = audit(&["--policy-reports"]).expect("parses");
+        assert_eq!(a.report_api, ReportApi::Wgpolicyk8s);
+        let a = audit(&[
+            "--policy-reports",
+            "--report-api",
+            "openreports",
+            "-o",
+            "html",
+        ])
+        .expect("parses");
+        assert_eq!(a.report_api, ReportApi::Openreports);
+        assert_eq!(a.output, AuditOutput::Html);
+        assert!(audit(&["--report-api", "openreports"]).is_err());
+        assert!(audit(&["--policy-reports", "--report-api", "v1alpha2"]).is_err());
+        let a = audit(&["--quiet", "--out", "report.html"]).expect("parses");
+        assert!(a.quiet);
+        assert_eq!(a.out.out, Some(PathBuf::from("report.html")));
+    }
 }

@@ -15,6 +15,10 @@ pub const DEPLOY_FILES: &[(&str, &str)] = &[
         "crds/policyreports.yaml",
         include_str!("../deploy/crds/policyreports.yaml"),
     ),
+    (
+        "crds/openreports.yaml",
+        include_str!("../deploy/crds/openreports.yaml"),
+    ),
     ("namespace.yaml", include_str!("../deploy/namespace.yaml")),
     (
         "serviceaccount.yaml",
@@ -190,6 +194,8 @@ mod tests {
             [
                 "CustomResourceDefinition",
                 "CustomResourceDefinition",
+                "CustomResourceDefinition",
+                "CustomResourceDefinition",
                 "Namespace",
                 "ServiceAccount",
                 "ClusterRole",
@@ -206,8 +212,11 @@ mod tests {
                 "CronJob"
             ]
         );
-        // From here on, index as if the two CRDs were not there.
-        let all: Vec<Value> = all.into_iter().skip(2).collect();
+        // From here on, index as if the CRDs were not there.
+        let all: Vec<Value> = all
+            .into_iter()
+            .skip_while(|d| d["kind"] == "CustomResourceDefinition")
+            .collect();
         let expected = base64::engine::general_purpose::STANDARD.encode(&options().ca_pem);
         for webhook_config in &all[8..10] {
             assert!(webhook_config["metadata"].get("annotations").is_none());
@@ -230,7 +239,10 @@ mod tests {
         })
         .expect("renders");
         assert!(!text.contains("bulwark-system"), "{text}");
-        let all: Vec<Value> = docs(&text).into_iter().skip(2).collect();
+        let all: Vec<Value> = docs(&text)
+            .into_iter()
+            .skip_while(|d| d["kind"] == "CustomResourceDefinition")
+            .collect();
         assert_eq!(all[0]["metadata"]["name"], "admission");
         assert_eq!(all[3]["subjects"][0]["namespace"], "admission");
         assert_eq!(

@@ -8,11 +8,10 @@ use anyhow::Context as _;
 
 use crate::certs;
 use crate::cli::{
-    AuditArgs, AuditOutput, CertsArgs, CheckArgs, CheckOutput, Cli, Command, MutateArgs,
+    AuditArgs, AuditOutput, CertsArgs, CheckArgs, CheckOutput, Cli, Command, MutateArgs, OutArgs,
     PolicyArgs, RulesArgs, RulesOutput, ServeArgs, TlsArgs,
 };
-use crate::engine::Kind;
-use crate::engine::Policy;
+use crate::engine::{Kind, Origin, Policy};
 use crate::offline::report::{self, Outcome};
 use crate::server::metrics::Metrics;
 use crate::server::reload::{self, PolicySource, TlsSource};
@@ -54,14 +53,28 @@ pub struct FindingsFailed {
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     let policy = load_policy(&args.policy)?;
-    let report = offline::check::run_paths(&policy, &args.paths, crate::clock::unix_now());
+    let now = crate::clock::unix_now();
+    let report = offline::check::run_paths(&policy, &args.paths, now);
     let text = match args.output {
-        CheckOutput::Text => report::text::render(&report, args.fail_on, color_stdout()),
+        CheckOutput::Text => {
+            let color = args.out.out.is_none() && color_stdout();
+            report::text::render(&report, args.fail_on, color)
+        }
         CheckOutput::Json => report.to_json(),
         CheckOutput::Sarif => report::sarif::render(&report, &catalog::entries()),
         CheckOutput::Junit => report::junit::render(&report, args.fail_on),
+        CheckOutput::Html => {
+            let run = report::html::Run {
+                command: "check",
+                judged: judged_paths(&args.paths),
+                policy: &policy,
+                origin: Origin::Manifest,
+                at: now,
+            };
+            report::html::render(&report, &run, &catalog::entries())
+        }
     };
-    write_stdout(&text)?;
+    write_output(&args.out, &text)?;
     for note in &report.notes {
         eprintln!("note: {note}");
     }
@@ -103,6 +116,27 @@ fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The paths `check` read, in words.
+fn judged_paths(paths: &[std::path::PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| match p.to_str() {
+            Some("-") => "standard input".to_string(),
+            _ => p.display().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes a report to `--out FILE`, or to stdout without one.
+fn write_output(out: &OutArgs, text: &str) -> anyhow::Result<()> {
+    match &out.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write --out {}", path.display())),
+        None => write_stdout(text),
+    }
+}
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
 fn write_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
@@ -132,48 +166,56 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             .await
             .context("no cluster to audit: pass --kubeconfig, set KUBECONFIG, or run in a pod")?,
     };
+    let judged = judged_cluster(&config.cluster_url, args.namespace.as_deref());
     let client = kube::Client::try_from(config)?;
     let now = crate::clock::unix_now();
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(Kind::ALL.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} listing {msg:<26} [{bar:20}] {pos}/{len} kinds, {prefix} objects",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let mut progress = audit::progress::Progress::new(audit::progress::wanted(args.quiet));
     let mut listed = Vec::new();
     let mut errors = Vec::new();
-    let mut count = 0usize;
     for kind in Kind::ALL {
-        progress.set_message(kind.plural());
+        progress.listing(kind);
         match audit::cluster::list_kind(&client, kind, args.namespace.as_deref(), |n| {
-            count += n;
-            progress.set_prefix(count.to_string());
+            progress.page(n)
         })
         .await
         {
             Ok(mut objects) => listed.append(&mut objects),
             Err(e) => errors.push(e),
         }
-        progress.inc(1);
+        progress.listed();
     }
-    progress.finish_and_clear();
+    progress.judging();
     let report = audit::judge(&policy, listed, errors, now);
-    match args.output {
-        AuditOutput::Text => write_stdout(&audit::render_text(&report))?,
-        AuditOutput::Json => write_stdout(&report.to_json())?,
-    }
+    progress.done(&report);
+    let text = match args.output {
+        AuditOutput::Text => audit::render_text(&report),
+        AuditOutput::Json => report.to_json(),
+        AuditOutput::Html => {
+            let run = report::html::Run {
+                command: "audit",
+                judged,
+                policy: &policy,
+                origin: Origin::Cluster,
+                at: now,
+            };
+            report::html::render(&report, &run, &catalog::entries())
+        }
+    };
+    write_output(&args.out, &text)?;
     if args.policy_reports {
+        let api = args.report_api;
         let rendered =
-            audit::policy_report::render(&report, now, audit::policy_report::MAX_RESULTS);
+            audit::policy_report::render(&report, api, now, audit::policy_report::MAX_RESULTS);
         let written =
-            audit::reports::write(&client, rendered, args.namespace.as_deref(), now).await?;
-        eprintln!("wrote {written} policy report(s)");
+            audit::reports::write(&client, api, rendered, args.namespace.as_deref(), now).await?;
+        if !args.quiet {
+            eprintln!(
+                "wrote {written} {} report(s) ({}, {})",
+                api.api_version(),
+                api.kind(true),
+                api.kind(false)
+            );
+        }
     }
     if !report.errors.is_empty() {
         return Err(InputErrors {
@@ -182,6 +224,20 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The cluster an audit judged, in words: its API server (scheme, host and port only) and
+/// the namespace.
+fn judged_cluster(url: &axum::http::Uri, namespace: Option<&str>) -> String {
+    let server = match (url.scheme_str(), url.host(), url.port_u16()) {
+        (Some(scheme), Some(host), Some(port)) => format!("{scheme}://{host}:{port}"),
+        (Some(scheme), Some(host), None) => format!("{scheme}://{host}"),
+        _ => "the cluster".to_string(),
+    };
+    match namespace {
+        Some(ns) => format!("{server}, namespace {ns}"),
+        None => format!("{server}, all namespaces"),
+    }
 }
 
 /// `bulwark certs`: a CA and a serving certificate for NAME, NAME.NS, NAME.NS.svc and

@@ -1,5 +1,5 @@
 //! `bulwark check` as a user runs it: the built binary on the fixtures under
-//! `tests/fixtures/check/`, on directories and stdin, in all four formats, with its exit codes.
+//! `tests/fixtures/check/`, on directories and stdin, in every format, with its exit codes.
 
 mod common;
 
@@ -672,7 +672,7 @@ fn secret_values_never_appear_in_any_format() {
     }
     let file = fixture("secrets.yaml");
     let stdin = std::fs::read_to_string(&file).expect("fixture");
-    for format in ["text", "json", "sarif", "junit"] {
+    for format in ["text", "json", "sarif", "junit", "html"] {
         for source in [file.as_str(), "-"] {
             let out = bulwark(&["check", "-o", format, "-f", source], Some(&stdin));
             assert_eq!(

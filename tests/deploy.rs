@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use bulwark::audit::policy_report::ReportApi;
 use bulwark::engine::Policy;
 use bulwark::manifests::{Item, read_paths};
 use bulwark::offline::check::run_paths;
@@ -369,9 +370,11 @@ fn the_audit_role_grants_exactly_what_bulwark_audit_uses() {
         .iter()
         .map(|k| format!("{}/{}:list", k.group(), k.plural()))
         .collect();
-    for resource in ["policyreports", "clusterpolicyreports"] {
-        for verb in ["list", "get", "create", "patch"] {
-            needed.insert(format!("wgpolicyk8s.io/{resource}:{verb}"));
+    for api in [ReportApi::Wgpolicyk8s, ReportApi::Openreports] {
+        for resource in [api.plural(true), api.plural(false)] {
+            for verb in ["list", "get", "create", "patch"] {
+                needed.insert(format!("{}/{resource}:{verb}", api.group()));
+            }
         }
     }
     assert_eq!(granted, needed);
@@ -408,4 +411,79 @@ fn the_webhooks_ask_for_exactly_the_subresources_bulwark_judges() {
     assert_eq!(subresources("ValidatingWebhookConfiguration"), judged);
     // Mutations never patch a subresource.
     assert!(subresources("MutatingWebhookConfiguration").is_empty());
+}
+
+#[test]
+fn the_report_crds_accept_what_bulwark_audit_writes_in_both_apis() {
+    use bulwark::audit::cluster::Listed;
+    use bulwark::audit::policy_report::{MAX_RESULTS, render};
+    use bulwark::engine::Kind;
+    let deployment = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "web:latest"}]}}}});
+    let role = serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "everything"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]});
+    let report = bulwark::audit::judge(
+        &Policy::builtin(),
+        vec![
+            Listed {
+                kind: Kind::Deployment,
+                raw: deployment,
+            },
+            Listed {
+                kind: Kind::ClusterRole,
+                raw: role,
+            },
+        ],
+        Vec::new(),
+        1_700_000_000,
+    );
+    for (file, api) in [
+        ("policyreports.yaml", ReportApi::Wgpolicyk8s),
+        ("openreports.yaml", ReportApi::Openreports),
+    ] {
+        let crds: Vec<Value> = all_documents(&deploy_dir().join("crds").join(file))
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        let rendered = render(&report, api, 1_700_000_000, MAX_RESULTS);
+        assert_eq!(rendered.len(), 2, "a namespaced and a cluster-wide report");
+        for r in &rendered {
+            let namespaced = r.namespace.is_some();
+            let crd = crds
+                .iter()
+                .find(|c| c["spec"]["names"]["kind"] == api.kind(namespaced))
+                .unwrap_or_else(|| panic!("{file} defines {}", api.kind(namespaced)));
+            assert_eq!(crd["spec"]["group"], api.group());
+            assert_eq!(crd["spec"]["names"]["plural"], api.plural(namespaced));
+            assert_eq!(
+                crd["spec"]["scope"],
+                if namespaced { "Namespaced" } else { "Cluster" }
+            );
+            let version = &crd["spec"]["versions"][0];
+            assert_eq!(version["name"], api.version());
+            let columns: Vec<&str> = version["additionalPrinterColumns"]
+                .as_array()
+                .expect("printer columns")
+                .iter()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            for column in ["Pass", "Fail", "Warn", "Error", "Skip", "Age"] {
+                assert!(columns.contains(&column), "{file}: {column}");
+            }
+            let validator =
+                jsonschema::validator_for(&version["schema"]["openAPIV3Schema"]).expect("schema");
+            let errors: Vec<String> = validator
+                .iter_errors(&r.body)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{file}: {errors:?}");
+            assert!(!r.body["results"].as_array().expect("results").is_empty());
+            // The schema does hold the writer to something.
+            let mut wrong = r.body.clone();
+            wrong["results"][0]["result"] = "broken".into();
+            assert!(validator.iter_errors(&wrong).next().is_some(), "{file}");
+        }
+    }
 }

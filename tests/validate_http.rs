@@ -254,7 +254,9 @@ async fn every_rule_fails_and_passes_on_a_pod_and_a_controller() {
             if action == "off" {
                 // Off in the built-in policy: silent here, judged in the next test.
                 assert!(
-                    !response.to_string().contains(&format!("[{}]", breakage.rule)),
+                    !response
+                        .to_string()
+                        .contains(&format!("[{}]", breakage.rule)),
                     "{response}"
                 );
             } else {

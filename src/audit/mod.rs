@@ -7,17 +7,17 @@
 
 pub mod cluster;
 pub mod policy_report;
+pub mod progress;
 pub mod reports;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::engine::admission::{Review, admit};
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::workload::decode_error;
-use crate::engine::{Action, Context, Object, Policy};
+use crate::engine::{Context, Object, Policy};
 use crate::offline::check::push_decision;
-use crate::offline::report::{ErrorEntry, ObjectEntry, ObjectRef, Report};
+use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report};
 use cluster::{ListError, Listed};
 
 /// Judges every listed object; objects that do not decode become errors.
@@ -57,14 +57,15 @@ pub fn judge(
             namespace: namespace.map(String::from),
             name: meta.name.clone().unwrap_or_default(),
         };
-        report.objects.push(ObjectEntry {
-            object: object_ref.clone(),
+        let entry = ObjectEntry {
+            object: object_ref,
             file: None,
             line: None,
-        });
+            checks: 0,
+        };
         let ctx = Context::cluster(namespace, &index, now);
         let decision = admit(policy, &Review::of(object), &ctx);
-        push_decision(&mut report, decision, &object_ref, None);
+        push_decision(&mut report, decision, entry);
     }
     report.count();
     report
@@ -79,26 +80,16 @@ pub fn render_text(report: &Report) -> String {
         "{} objects: {} deny, {} warn, {} audit; {} errors",
         s.objects, s.deny, s.warn, s.audit, s.errors
     );
-    let mut per_rule: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    let mut per_namespace: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    for f in &report.findings {
-        let slot = match f.action {
-            Action::Deny => 0,
-            Action::Warn => 1,
-            _ => 2,
-        };
-        per_rule.entry(f.rule).or_default()[slot] += 1;
-        per_namespace
-            .entry(f.object.namespace.as_deref().unwrap_or("(cluster)"))
-            .or_default()[slot] += 1;
-    }
+    let per_rule = report.tally(|f| f.rule);
+    let per_namespace = report.tally(|f| f.object.namespace.as_deref().unwrap_or("(cluster)"));
     for (title, table) in [("rule", &per_rule), ("namespace", &per_namespace)] {
         if table.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\nby {title}:");
         let width = table.keys().map(|k| k.len()).max().unwrap_or(0);
-        for (key, [deny, warn, audit]) in table {
+        for (key, counts) in table {
+            let ActionCounts { deny, warn, audit } = counts;
             let _ = writeln!(
                 out,
                 "  {key:width$}  {deny:>5} deny {warn:>5} warn {audit:>5} audit"
@@ -127,7 +118,7 @@ pub fn render_text(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Kind;
+    use crate::engine::{Action, Kind};
     use serde_json::json;
 
     fn listed(kind: Kind, raw: serde_json::Value) -> Listed {

@@ -1,5 +1,7 @@
-//! An audit report as PolicyReports (wgpolicyk8s.io/v1alpha2, the format of the Kubernetes
-//! Policy working group that dashboards read): one per namespace, one ClusterPolicyReport for
+//! An audit report as policy reports that dashboards read, in one of two APIs of the same shape:
+//! wgpolicyk8s.io/v1alpha2 (PolicyReport, ClusterPolicyReport: the Kubernetes Policy working
+//! group's format) or openreports.io/v1alpha1 (Report, ClusterReport: its successor, which
+//! Kyverno writes since 1.15). One report per namespace, one cluster-wide report for
 //! cluster-scoped objects. Pure: the report in, the objects to apply out.
 //!
 //! Each report is bounded: at most `max_results` results (the summary still counts all), so a
@@ -16,10 +18,57 @@ use crate::offline::report::{FindingEntry, Report};
 pub const REPORT_NAME: &str = "bulwark-audit";
 /// Results kept per report.
 pub const MAX_RESULTS: usize = 500;
-pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
-/// One report to apply: in `namespace`, or a ClusterPolicyReport when `None`.
+/// The API the reports are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportApi {
+    /// wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport.
+    Wgpolicyk8s,
+    /// openreports.io/v1alpha1 Report and ClusterReport.
+    Openreports,
+}
+
+impl ReportApi {
+    pub fn group(self) -> &'static str {
+        match self {
+            ReportApi::Wgpolicyk8s => "wgpolicyk8s.io",
+            ReportApi::Openreports => "openreports.io",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        match self {
+            ReportApi::Wgpolicyk8s => "v1alpha2",
+            ReportApi::Openreports => "v1alpha1",
+        }
+    }
+
+    pub fn api_version(self) -> String {
+        format!("{}/{}", self.group(), self.version())
+    }
+
+    /// The kind of the report for one namespace (`namespaced`) or for the cluster scope.
+    pub fn kind(self, namespaced: bool) -> &'static str {
+        match (self, namespaced) {
+            (ReportApi::Wgpolicyk8s, true) => "PolicyReport",
+            (ReportApi::Wgpolicyk8s, false) => "ClusterPolicyReport",
+            (ReportApi::Openreports, true) => "Report",
+            (ReportApi::Openreports, false) => "ClusterReport",
+        }
+    }
+
+    pub fn plural(self, namespaced: bool) -> &'static str {
+        match (self, namespaced) {
+            (ReportApi::Wgpolicyk8s, true) => "policyreports",
+            (ReportApi::Wgpolicyk8s, false) => "clusterpolicyreports",
+            (ReportApi::Openreports, true) => "reports",
+            (ReportApi::Openreports, false) => "clusterreports",
+        }
+    }
+}
+
+/// One report to apply: in `namespace`, or the cluster-wide report when `None`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     pub namespace: Option<String>,
@@ -32,7 +81,7 @@ pub fn managed_selector() -> String {
 }
 
 /// One report per namespace that has objects (and one for cluster-scoped objects, if any).
-pub fn render(report: &Report, now: i64, max_results: usize) -> Vec<Rendered> {
+pub fn render(report: &Report, api: ReportApi, now: i64, max_results: usize) -> Vec<Rendered> {
     let mut groups: BTreeMap<Option<&str>, (usize, Vec<&FindingEntry>)> = BTreeMap::new();
     let mut with_findings: BTreeMap<Option<&str>, std::collections::BTreeSet<(&str, &str)>> =
         BTreeMap::new();
@@ -57,6 +106,7 @@ pub fn render(report: &Report, now: i64, max_results: usize) -> Vec<Rendered> {
             Rendered {
                 namespace: namespace.map(String::from),
                 body: body(
+                    api,
                     namespace,
                     objects.saturating_sub(failing),
                     &findings,
@@ -69,14 +119,15 @@ pub fn render(report: &Report, now: i64, max_results: usize) -> Vec<Rendered> {
 }
 
 /// A report with no results, for a namespace that had one on an earlier run.
-pub fn empty(namespace: Option<&str>, now: i64) -> Rendered {
+pub fn empty(api: ReportApi, namespace: Option<&str>, now: i64) -> Rendered {
     Rendered {
         namespace: namespace.map(String::from),
-        body: body(namespace, 0, &[], now, 0),
+        body: body(api, namespace, 0, &[], now, 0),
     }
 }
 
 fn body(
+    api: ReportApi,
     namespace: Option<&str>,
     passing: usize,
     findings: &[&FindingEntry],
@@ -97,13 +148,19 @@ fn body(
         metadata["annotations"] =
             json!({"bulwark.dev/results-omitted": (findings.len() - results.len()).to_string()});
     }
-    json!({
-        "apiVersion": API_VERSION,
-        "kind": if namespace.is_some() { "PolicyReport" } else { "ClusterPolicyReport" },
+    let mut body = json!({
+        "apiVersion": api.api_version(),
+        "kind": api.kind(namespace.is_some()),
         "metadata": metadata,
         "summary": {"pass": passing, "fail": count(Action::Deny), "warn": count(Action::Warn) + count(Action::Audit), "error": 0, "skip": 0},
         "results": results,
-    })
+    });
+    if api == ReportApi::Openreports {
+        // OpenReports name the engine once per report and declare the bound they keep.
+        body["source"] = json!("bulwark");
+        body["configuration"] = json!({"limits": {"maxResults": MAX_RESULTS}});
+    }
+    body
 }
 
 fn result(f: &FindingEntry, now: i64) -> Value {
@@ -170,6 +227,7 @@ mod tests {
                 object: object(ns, name),
                 file: None,
                 line: None,
+                checks: 10,
             });
         }
         r.findings = vec![
@@ -183,7 +241,12 @@ mod tests {
 
     #[test]
     fn one_report_per_namespace_and_one_for_the_cluster() {
-        let rendered = render(&report(), 1_700_000_000, MAX_RESULTS);
+        let rendered = render(
+            &report(),
+            ReportApi::Wgpolicyk8s,
+            1_700_000_000,
+            MAX_RESULTS,
+        );
         let names: Vec<(Option<&str>, &str)> = rendered
             .iter()
             .map(|r| {
@@ -224,7 +287,7 @@ mod tests {
             r.findings
                 .push(finding(Some("b"), &format!("x{i}"), Action::Warn));
         }
-        let rendered = render(&r, 0, 5);
+        let rendered = render(&r, ReportApi::Wgpolicyk8s, 0, 5);
         let b = &rendered[2].body;
         assert_eq!(b["results"].as_array().map(Vec::len), Some(5));
         assert_eq!(b["summary"]["warn"], 20);
@@ -232,6 +295,65 @@ mod tests {
             b["metadata"]["annotations"]["bulwark.dev/results-omitted"],
             "15"
         );
-        assert_eq!(empty(Some("gone"), 0).body["results"], json!([]));
+        assert_eq!(
+            empty(ReportApi::Wgpolicyk8s, Some("gone"), 0).body["results"],
+            json!([])
+        );
+    }
+
+    #[test]
+    fn openreports_are_reports_and_cluster_reports_of_the_same_shape() {
+        let wg = render(
+            &report(),
+            ReportApi::Wgpolicyk8s,
+            1_700_000_000,
+            MAX_RESULTS,
+        );
+        let open = render(
+            &report(),
+            ReportApi::Openreports,
+            1_700_000_000,
+            MAX_RESULTS,
+        );
+        let kinds: Vec<(&str, &str)> = open
+            .iter()
+            .map(|r| {
+                (
+                    r.body["apiVersion"].as_str().unwrap_or_default(),
+                    r.body["kind"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("openreports.io/v1alpha1", "ClusterReport"),
+                ("openreports.io/v1alpha1", "Report"),
+                ("openreports.io/v1alpha1", "Report")
+            ]
+        );
+        for (w, o) in wg.iter().zip(&open) {
+            assert_eq!(w.namespace, o.namespace);
+            assert_eq!(w.body["summary"], o.body["summary"]);
+            assert_eq!(w.body["results"], o.body["results"]);
+            assert_eq!(w.body["metadata"], o.body["metadata"]);
+            assert!(w.body.get("source").is_none());
+        }
+        assert_eq!(open[1].body["source"], "bulwark");
+        assert_eq!(
+            open[1].body["configuration"]["limits"]["maxResults"],
+            MAX_RESULTS
+        );
+        let bounded = render(&report(), ReportApi::Openreports, 0, 1);
+        assert_eq!(bounded[1].body["results"].as_array().map(Vec::len), Some(1));
+        assert_eq!(bounded[1].body["summary"]["warn"], 1);
+        assert_eq!(
+            bounded[1].body["metadata"]["annotations"]["bulwark.dev/results-omitted"],
+            "1"
+        );
+        assert_eq!(
+            empty(ReportApi::Openreports, None, 0).body["kind"],
+            "ClusterReport"
+        );
     }
 }

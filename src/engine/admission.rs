@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use super::exemption::{Exempted, Exemption, RuleVerdict};
 use super::mutation::Change;
 use super::policy::{Mode, Policy};
-use super::rule::{Action, Context, Finding, Operation, RuleClass};
+use super::rule::{Action, Context, Finding, Operation, Origin, RuleClass, Sees};
 use super::workload::{Kind, Object};
 
 /// What a review asks bulwark to judge, from the request's subresource.
@@ -178,7 +178,9 @@ pub fn admit(policy: &Policy, review: &Review, ctx: &Context) -> Decision {
             }
         }
     }
-    let checked = ran.saturating_sub(exempted_rules_that_ran(policy, &exemption, object, reach));
+    let checked = ran.saturating_sub(exempted_rules_that_ran(
+        policy, &exemption, object, ctx, reach,
+    ));
 
     // The policy's action, capped by the finding's own ceiling.
     let mut judged: Vec<Judged> = findings
@@ -235,9 +237,24 @@ pub fn admit(policy: &Policy, review: &Review, ctx: &Context) -> Decision {
     }
 }
 
-/// Gives findings made outside the rule list (an object known only by its metadata) their
-/// actions, through the same policy, exemptions and mode as [`admit`].
-pub fn decide_findings(policy: &Policy, exemption: &Exemption, findings: Vec<Finding>) -> Decision {
+/// Gives findings made outside the rule list (an object known only by its metadata, judged by
+/// `rules`) their actions, through the same policy, exemptions and mode as [`admit`].
+pub fn decide_findings(
+    policy: &Policy,
+    exemption: &Exemption,
+    rules: &[&'static str],
+    findings: Vec<Finding>,
+) -> Decision {
+    let checked = rules
+        .iter()
+        .filter(|id| policy.action(id) != Action::Off)
+        .filter(|id| {
+            !matches!(
+                exemption.rule(id, RuleClass::Practice),
+                RuleVerdict::Exempt(_)
+            )
+        })
+        .count();
     let mut exempted = Vec::new();
     let mut judged = Vec::new();
     for finding in findings {
@@ -265,7 +282,7 @@ pub fn decide_findings(policy: &Policy, exemption: &Exemption, findings: Vec<Fin
     exempted.dedup();
     Decision {
         mode: policy.mode,
-        checked: judged.len(),
+        checked,
         judged,
         exempted,
         refused: Vec::new(),
@@ -287,7 +304,10 @@ fn run_rules(
     let mut ran = 0;
     let mut found = Vec::new();
     for rule in policy.active_rules() {
-        if !rule.spec.applies_to(kind) || !reach.covers(rule.spec.class) {
+        if !rule.spec.applies_to(kind)
+            || !reach.covers(rule.spec.class)
+            || !can_fire(rule.spec.sees, ctx)
+        {
             continue;
         }
         ran += 1;
@@ -307,18 +327,30 @@ fn run_rules(
     ran
 }
 
+/// Whether a rule that fires only where `sees` says can fire in `ctx`: an offline rule only on
+/// a manifest, a bundle-only rule only with a bundle.
+fn can_fire(sees: &[Sees], ctx: &Context) -> bool {
+    sees.iter().any(|s| match s {
+        Sees::Admission => true,
+        Sees::Offline => ctx.origin == Origin::Manifest,
+        Sees::Bundle => ctx.bundle.is_some(),
+    })
+}
+
 /// How many of the rules that ran on the object an exemption switched off, whether or not
 /// they found something: they did not judge it.
 fn exempted_rules_that_ran(
     policy: &Policy,
     exemption: &Exemption,
     object: &Object,
+    ctx: &Context,
     reach: Reach,
 ) -> usize {
     let kind = object.kind();
     policy
         .active_rules()
         .filter(|r| r.spec.applies_to(kind) && reach.covers(r.spec.class))
+        .filter(|r| can_fire(r.spec.sees, ctx))
         .filter(|r| {
             matches!(
                 exemption.rule(r.spec.id, r.spec.class),

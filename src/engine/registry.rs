@@ -122,9 +122,16 @@ mod tests {
                 spec.id
             );
             assert!(
-                !spec.summary.is_empty() && !spec.why.is_empty(),
+                !spec.summary.is_empty() && !spec.why.is_empty() && !spec.fix.is_empty(),
                 "{} lacks docs",
                 spec.id
+            );
+        }
+        for check in BUNDLE_CHECKS {
+            assert!(
+                !check.summary.is_empty() && !check.why.is_empty() && !check.fix.is_empty(),
+                "the bundle check {} lacks docs",
+                check.id
             );
         }
     }

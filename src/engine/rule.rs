@@ -249,6 +249,9 @@ pub struct RuleSpec {
     pub summary: &'static str,
     /// Why it matters, in a few words (from the deployment guide).
     pub why: &'static str,
+    /// How to fix what it finds, in one line: shown by `bulwark rules`, docs/rules.md and the
+    /// HTML report next to every finding.
+    pub fix: &'static str,
     pub build: BuildRule,
 }
 
@@ -277,6 +280,8 @@ pub struct BundleCheck {
     /// What the cross-object half checks, in one line.
     pub summary: &'static str,
     pub why: &'static str,
+    /// How to fix what the cross-object half finds, in one line.
+    pub fix: &'static str,
     /// The action when no rule of this id is in [`RULES`] and the policy does not name it.
     pub default_action: Action,
     pub check: fn(&Object, &Context, &mut Vec<Finding>),

@@ -150,12 +150,12 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
 
     for read in &reads {
         let source = read.source();
-        let object_ref = read.object_ref();
-        report.objects.push(ObjectEntry {
-            object: object_ref.clone(),
+        let entry = ObjectEntry {
+            object: read.object_ref(),
             file: Some(source.file.clone()),
             line: Some(source.line),
-        });
+            checks: 0,
+        };
         let decision = match read {
             Read::Typed {
                 api_version,
@@ -177,23 +177,20 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
                 ..
             } => judge_unread(policy, api_version, kind, meta),
         };
-        push_decision(&mut report, decision, &object_ref, Some(source));
+        push_decision(&mut report, decision, entry);
     }
 
     report.count();
     report
 }
 
-/// Adds the findings of one object's decision to the report. Shared by `check` and `audit`;
-/// `source` is absent for objects read from a cluster. A denial that audit mode turned into a
+/// Adds one object and its decision to the report. Shared by `check` and `audit`; `file` and
+/// `line` are absent for objects read from a cluster. A denial that audit mode turned into a
 /// warning is worded as the webhook words it, `[would deny] ...`.
-pub fn push_decision(
-    report: &mut Report,
-    decision: Decision,
-    object: &ObjectRef,
-    source: Option<&Source>,
-) {
+pub fn push_decision(report: &mut Report, decision: Decision, mut entry: ObjectEntry) {
+    entry.checks = decision.checked;
     report.checks += decision.checked;
+    let object = &entry.object;
     for judged in decision.judged {
         let finding = judged.finding;
         let message = if judged.would_deny {
@@ -207,8 +204,8 @@ pub fn push_decision(
             would_deny: judged.would_deny,
             message,
             object: object.clone(),
-            file: source.map(|s| s.file.clone()),
-            line: source.map(|s| s.line),
+            file: entry.file.clone(),
+            line: entry.line,
             field: finding.field,
         });
     }
@@ -219,6 +216,7 @@ pub fn push_decision(
             object: object.clone(),
         });
     }
+    report.objects.push(entry);
 }
 
 /// `deprecated-api-version` on an object bulwark reads only the metadata of, through the same
@@ -230,7 +228,7 @@ fn judge_unread(policy: &Policy, api_version: &str, kind: &str, meta: &ObjectMet
     let findings = deprecated_api_version::finding(api_version, kind)
         .into_iter()
         .collect();
-    decide_findings(policy, &exemption, findings)
+    decide_findings(policy, &exemption, &[deprecated_api_version::ID], findings)
 }
 
 fn error(source: Source, message: String) -> ErrorEntry {

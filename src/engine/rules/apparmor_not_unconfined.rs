@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "appArmorProfile.type (pod and containers) and the container.apparmor.security.beta.kubernetes.io annotations are not Unconfined",
     why: "AppArmor confines what a process may touch on the node; Unconfined turns that off for a container that may be compromised",
+    fix: "remove appArmorProfile type Unconfined (and the unconfined annotation); use RuntimeDefault or a Localhost profile",
     build: |_| Ok(Box::new(AppArmorNotUnconfined)),
 };
 

@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a pod that names no ServiceAccount of its own sets automountServiceAccountToken: false",
     why: "the default ServiceAccount's token is mounted into every pod that does not opt out; a pod that never calls the API only hands an attacker a credential",
+    fix: "set automountServiceAccountToken: false, or give the pod a ServiceAccount of its own if it calls the API",
     build: |_| Ok(Box::new(AutomountServiceAccountToken)),
 };
 

@@ -15,6 +15,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Bundle],
     summary: "a template that takes env from a ConfigMap of the same bundle (envFrom/configMapKeyRef) carries a checksum/* annotation",
     why: "env vars are read once at pod start: without a checksum of the config in the template, a ConfigMap change never reaches running pods",
+    fix: "add an annotation such as `checksum/config` holding a hash of the ConfigMap to the pod template (Helm's sha256sum does it), so a change of the config rolls the pods",
     build: |_| Ok(Box::new(ConfigRolloutChecksum)),
 };
 

@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "no ConfigMap key named like a secret (params.name_patterns), and no value that looks like one (PEM private key, cloud access key, JWT, URL with a password, vendor token)",
     why: "ConfigMaps have looser RBAC than Secrets and often land in shared Git repositories; anything sensitive belongs in a Secret",
+    fix: "move the value into a Secret and read it through secretKeyRef or a Secret volume; rotate it if it was ever committed",
     build: |v| Ok(Box::new(ConfigMapNoSecrets(serde_json::from_value(v)?))),
 };
 

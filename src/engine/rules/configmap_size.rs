@@ -18,6 +18,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "data + binaryData stay under params.max_bytes (default 900 KiB; the API server refuses more than 1 MiB)",
     why: "the API server refuses ConfigMaps over 1 MiB, so one that is close breaks on the next small addition; large files belong in the image or a volume",
+    fix: "ship large files in the image or a volume, or split the data over several smaller ConfigMaps",
     build: |v| Ok(Box::new(ConfigMapSize(serde_json::from_value(v)?))),
 };
 

@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "long-running app containers have a livenessProbe",
     why: "without a liveness probe a deadlocked process keeps its pod forever; a failing probe restarts it",
+    fix: "add a livenessProbe, e.g. an HTTP GET on a cheap `/healthz` that fails only when the process must be restarted",
     build: |_| Ok(Box::new(ContainerLivenessProbe)),
 };
 

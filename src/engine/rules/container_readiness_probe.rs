@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "long-running app containers have a readinessProbe",
     why: "without a readiness probe traffic reaches pods that are not ready, causing 502s during every rollout",
+    fix: "add a readinessProbe on an endpoint that answers only when the app can serve, e.g. `/ready`",
     build: |_| Ok(Box::new(ContainerReadinessProbe)),
 };
 

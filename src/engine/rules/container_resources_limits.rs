@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "every container sets limits.memory, and limits.cpu unless params.cpu is false",
     why: "a limit is the hard ceiling: without one, a memory leak in one pod can take down the whole node",
+    fix: "set resources.limits.memory (and limits.cpu when the policy asks for it) from measured usage, with headroom",
     build: |v| {
         Ok(Box::new(ContainerResourcesLimits(serde_json::from_value(
             v,

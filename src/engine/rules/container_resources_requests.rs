@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "every container and init container sets resources.requests.cpu and .memory",
     why: "the scheduler places pods by their requests; without them it can pack a node until it runs out of memory, and an HPA cannot compute utilization",
+    fix: "set resources.requests.cpu and resources.requests.memory on every container and init container, from measured usage",
     build: |_| Ok(Box::new(ContainerResourcesRequests)),
 };
 

@@ -12,6 +12,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "the pod spec names a serviceAccountName other than default",
     why: "least privilege: an attacker in a pod inherits its ServiceAccount, and the shared default one often has more rights than one service needs",
+    fix: "create a ServiceAccount for this workload with only the RBAC it needs and name it in serviceAccountName; set automountServiceAccountToken: false if it never calls the API",
     build: |_| Ok(Box::new(DedicatedServiceAccount)),
 };
 

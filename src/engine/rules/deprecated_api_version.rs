@@ -15,6 +15,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Offline],
     summary: "apiVersion is not removed in current Kubernetes (extensions/v1beta1, apps/v1beta1, apps/v1beta2, policy/v1beta1, batch/v1beta1, autoscaling/v2beta1, autoscaling/v2beta2, networking.k8s.io/v1beta1, ...); the message names the replacement",
     why: "the API server no longer serves a removed version, so the apply fails, typically right after a cluster upgrade",
+    fix: "change apiVersion to the replacement the message names (apps/v1, networking.k8s.io/v1, policy/v1, ...) and adapt the fields that version changed",
     build: |_| Ok(Box::new(DeprecatedApiVersion)),
 };
 

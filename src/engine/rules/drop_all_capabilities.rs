@@ -15,6 +15,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "capabilities.drop contains ALL; capabilities.add only lists params.allowed_add",
     why: "defense in depth: each Linux capability a process keeps is one more way out of the container",
+    fix: "set securityContext.capabilities.drop: [ALL] and add back only what the process needs, such as NET_BIND_SERVICE",
     build: |v| Ok(Box::new(DropAllCapabilities(serde_json::from_value(v)?))),
 };
 

@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "an env var whose name looks secret (params.name_patterns) uses valueFrom.secretKeyRef, not a literal value",
     why: "a literal in the pod spec is readable by anyone who can read the workload and ends up in Git; Secrets have stricter RBAC",
+    fix: "put the value in a Secret and use valueFrom.secretKeyRef (or envFrom.secretRef); rotate it, it has been exposed",
     build: |v| Ok(Box::new(EnvSecretLiteral(serde_json::from_value(v)?))),
 };
 

@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "behavior.scaleDown sets a stabilization window or policies",
     why: "without a scale-down window and policy the HPA sheds capacity after every brief lull, adding churn and cold starts; scale up fast and down slowly",
+    fix: "add behavior.scaleDown with stabilizationWindowSeconds (e.g. 300) and a policy that removes only a few pods or percent per period",
     build: |_| Ok(Box::new(HpaBehavior)),
 };
 

@@ -19,6 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "minReplicas >= 2 (unset means 1) and maxReplicas >= minReplicas + params.headroom (default 2)",
     why: "minReplicas is the availability floor, and one replica is a single point of failure; a maxReplicas too close to it leaves the HPA nothing to do during a spike",
+    fix: "set minReplicas to 2 or more and maxReplicas far enough above it to absorb a spike",
     build: |v| Ok(Box::new(HpaReplicaRange(serde_json::from_value(v)?))),
 };
 

@@ -14,6 +14,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Bundle],
     summary: "a workload an HPA scales does not also set spec.replicas in its manifest",
     why: "the HPA owns the replica count; a manifest that also sets it resets the count on every apply and the replicas flip-flop",
+    fix: "remove spec.replicas from the workload's manifest and let the HPA own the count",
     build: |_| Ok(Box::new(HpaReplicasConflict)),
 };
 

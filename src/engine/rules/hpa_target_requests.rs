@@ -14,6 +14,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Bundle],
     summary: "the target workload's containers request each resource the HPA scales on by utilization (no metrics means 80% cpu)",
     why: "utilization is a share of the request: without requests the HPA cannot compute it and does nothing",
+    fix: "set resources.requests for each resource the HPA scales on (cpu, memory) in every container of the target workload",
     build: |_| Ok(Box::new(HpaTargetRequests)),
 };
 

@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a container with a mutable tag has imagePullPolicy: Always",
     why: "with IfNotPresent a node keeps running whatever it pulled first under a mutable tag",
+    fix: "pin the image to a release tag or a digest; until then set imagePullPolicy: Always",
     build: |v| {
         Ok(Box::new(ImagePullPolicyMutableTag(serde_json::from_value(
             v,

@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "every image has a tag that is not mutable (params.mutable_tags), or a digest; no tag counts as latest",
     why: "a node does not pull a tag it already has, so pushing a new image under the same tag updates nothing and replicas drift apart",
+    fix: "use a release tag (`app:1.4.2`) or a digest (`app@sha256:...`) and push a new tag for every build",
     build: |v| Ok(Box::new(ImageTagPinned(serde_json::from_value(v)?))),
 };
 

@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Bundle],
     summary: "each backend Service exists and has the named or numbered port",
     why: "the controller routes internet → Ingress → Service → pod; a backend Service or port that does not exist turns the route into 503s",
+    fix: "point the backend at an existing Service and a port that Service declares, or create the Service",
     build: |_| Ok(Box::new(IngressBackendExists)),
 };
 

@@ -19,6 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "spec.ingressClassName is set (the kubernetes.io/ingress.class annotation is deprecated)",
     why: "the class picks which controller serves the Ingress when several coexist; the annotation is deprecated, and with neither the Ingress depends on a default class or is served by nothing",
+    fix: "set spec.ingressClassName to the class of the controller that should serve it and drop the kubernetes.io/ingress.class annotation",
     build: |_| Ok(Box::new(IngressClassName)),
 };
 

@@ -24,6 +24,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "controller-specific annotations match the Ingress class (params.class_prefixes: nginx.ingress.kubernetes.io/* with nginx, traefik.ingress.kubernetes.io/* with traefik, alb.ingress.kubernetes.io/* with alb, ...)",
     why: "each controller reads only its own annotations; NGINX annotations copied into a Traefik Ingress are silently ignored, so the rewrite, auth or rate limit they promise never happens",
+    fix: "use the annotations of the controller the class selects, or set ingressClassName to the controller the annotations are written for",
     build: |v| {
         Ok(Box::new(IngressControllerAnnotations(
             serde_json::from_value(v)?,

@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission, Sees::Offline],
     summary: "every path has pathType Prefix or Exact, not ImplementationSpecific (missing: offline)",
     why: "ImplementationSpecific matching differs from one controller to the next; Prefix is what you almost always want, so that /orders/123 matches /orders",
+    fix: "set pathType: Prefix (or Exact for a single path) on every path",
     build: |_| Ok(Box::new(IngressPathType)),
 };
 

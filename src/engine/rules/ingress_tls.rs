@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "every rules[].host is covered by tls[].hosts (wildcards count)",
     why: "the edge should terminate TLS once for every host it serves; a host without TLS is served in plain HTTP",
+    fix: "list each host under spec.tls[].hosts with a TLS Secret that covers it (cert-manager can issue one)",
     build: |_| Ok(Box::new(IngressTls)),
 };
 

@@ -25,6 +25,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a policy that restricts egress allows port 53 (UDP and TCP) somewhere",
     why: "once egress is restricted, a pod without a DNS allowance cannot resolve any hostname and every outbound call fails",
+    fix: "add an egress rule that allows port 53 over UDP and TCP to the cluster DNS (kube-dns in kube-system)",
     build: |_| Ok(Box::new(NetpolEgressDns)),
 };
 

@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a policy with egress rules lists Egress in policyTypes",
     why: "egress rules take effect only when policyTypes lists Egress; otherwise the policy silently leaves outbound traffic wide open",
+    fix: "add Egress to spec.policyTypes (and Ingress too when the policy has ingress rules)",
     build: |_| Ok(Box::new(NetpolEgressPolicyType)),
 };
 

@@ -12,6 +12,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "the object is not in namespace default",
     why: "namespaces are the boundary for RBAC, network policies and quotas; isolation is much harder to retrofit than to start with",
+    fix: "create a namespace per team or environment and set metadata.namespace",
     build: |_| Ok(Box::new(NoDefaultNamespace)),
 };
 

@@ -12,6 +12,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "no hostNetwork, hostPID or hostIPC",
     why: "a pod in the host's namespaces sees every process and connection of the node, so one compromised pod reaches everything",
+    fix: "remove hostNetwork, hostPID and hostIPC; expose ports through a Service instead",
     build: |_| Ok(Box::new(NoHostNamespaces)),
 };
 

@@ -12,6 +12,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "no hostPath volumes",
     why: "defense in depth: a hostPath volume exposes the node's filesystem and ties the pod to one node",
+    fix: "use an emptyDir, a ConfigMap or Secret volume, or a PersistentVolumeClaim instead of hostPath",
     build: |_| Ok(Box::new(NoHostPath)),
 };
 

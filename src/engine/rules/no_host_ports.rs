@@ -15,6 +15,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "no container port sets a hostPort, unless params.allowed lists it",
     why: "a hostPort opens the node's own address to the pod, bypasses NetworkPolicies of the Service path, and pins the pod to nodes where that port is free",
+    fix: "remove hostPort and reach the pod through a Service; list a port in params.allowed only for a node agent that must bind it",
     build: |v| Ok(Box::new(NoHostPorts(serde_json::from_value(v)?))),
 };
 

@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "windowsOptions.hostProcess is not true on the pod or any container",
     why: "a Windows HostProcess container runs directly on the node with the host's privileges: it is the node",
+    fix: "remove windowsOptions.hostProcess: true; run node-level work as a DaemonSet of ordinary containers",
     build: |_| Ok(Box::new(NoHostProcess)),
 };
 

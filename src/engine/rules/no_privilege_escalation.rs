@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "allowPrivilegeEscalation: false on every container",
     why: "defense in depth: without it a setuid binary can gain more privileges than the process started with",
+    fix: "set securityContext.allowPrivilegeEscalation: false on every container",
     build: |_| Ok(Box::new(NoPrivilegeEscalation)),
 };
 

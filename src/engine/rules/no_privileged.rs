@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "no container is privileged",
     why: "defense in depth: a privileged container has every capability and the host's devices, so one compromise owns the node",
+    fix: "remove privileged: true and grant only the capability the process needs",
     build: |_| Ok(Box::new(NoPrivileged)),
 };
 

@@ -20,6 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission, Sees::Bundle],
     summary: "not maxUnavailable: 0/0%, not minAvailable: 100%, and (bundle) minAvailable below the selected workload's replicas",
     why: "a budget that allows no eviction makes every node drain and cluster upgrade hang until someone deletes it",
+    fix: "let at least one pod go: maxUnavailable: 1, or a minAvailable below the replica count",
     build: |_| Ok(Box::new(PdbAllowsDisruption)),
 };
 

@@ -17,6 +17,7 @@ pub static CHECK: BundleCheck = BundleCheck {
     scope: Scope::Kinds(&[Kind::PodDisruptionBudget]),
     summary: "minAvailable is below the replicas of each workload the budget selects (an HPA's minReplicas when one scales it)",
     why: "minAvailable equal to the replica count means no pod may ever be evicted, so node drains and cluster upgrades hang",
+    fix: "lower minAvailable below the replicas of the workload (or its HPA's minReplicas), or use maxUnavailable: 1",
     default_action: Action::Warn,
     check,
 };

@@ -14,6 +14,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Offline],
     summary: "exactly one of minAvailable and maxUnavailable is set",
     why: "a budget is one number: the API server rejects both, and with neither the budget says nothing about how many pods may go",
+    fix: "keep exactly one of minAvailable and maxUnavailable (usually maxUnavailable: 1)",
     build: |_| Ok(Box::new(PdbSingleField)),
 };
 

@@ -21,6 +21,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission, Sees::Bundle],
     summary: "a workload with more than one replica (or an HPA) spreads by podAntiAffinity or topologySpreadConstraints on hostname or zone",
     why: "without spreading, every replica can land on the same node, defeating the point of replication",
+    fix: "add topologySpreadConstraints on kubernetes.io/hostname (or topology.kubernetes.io/zone), or a preferred podAntiAffinity on the app label",
     build: |v| Ok(Box::new(PodAntiAffinity(serde_json::from_value(v)?))),
 };
 

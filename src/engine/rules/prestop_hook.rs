@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "long-running app containers that expose ports have lifecycle.preStop",
     why: "SIGTERM and endpoint removal happen at the same time, so without a preStop pause requests still reach a stopping pod: 502s during every rolling update",
+    fix: "add lifecycle.preStop with a short pause (sleep: {seconds: 10}) so endpoints drain before SIGTERM arrives",
     build: |_| Ok(Box::new(PrestopHook)),
 };
 

@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "liveness and readiness probes of a container use different handlers (path, port or command)",
     why: "liveness asks \"is the process alive?\" and readiness \"can it take traffic?\"; one endpoint for both restarts pods when a dependency is down",
+    fix: "give liveness its own cheap endpoint (`/healthz`: the process answers) and readiness another (`/ready`: it can serve)",
     build: |_| Ok(Box::new(ProbesDistinct)),
 };
 

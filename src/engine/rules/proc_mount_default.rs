@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "securityContext.procMount is unset or Default on every container",
     why: "an Unmasked /proc exposes kernel interfaces the runtime normally hides, a known path out of the container",
+    fix: "remove securityContext.procMount (or set it to Default)",
     build: |_| Ok(Box::new(ProcMountDefault)),
 };
 

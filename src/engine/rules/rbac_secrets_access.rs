@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a ClusterRole, or a Role without resourceNames, does not grant get/list/watch on secrets (also through *)",
     why: "a compromised pod acts with its ServiceAccount's rights; read access to all Secrets turns one breach into a leak of every credential",
+    fix: "grant get on the Secrets it needs by name (resourceNames), in a Role of the namespace that holds them",
     build: |_| Ok(Box::new(RbacSecretsAccess)),
 };
 

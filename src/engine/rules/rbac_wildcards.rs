@@ -15,6 +15,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "no * in verbs, resources or apiGroups",
     why: "least privilege: a wildcard grants everything that exists and everything added later (new resources, CRDs, verbs such as escalate and impersonate)",
+    fix: "list the apiGroups, resources and verbs the subject actually uses",
     build: |_| Ok(Box::new(RbacWildcards)),
 };
 

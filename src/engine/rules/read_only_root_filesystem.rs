@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "readOnlyRootFilesystem: true on every container",
     why: "defense in depth: an attacker cannot drop tools or alter binaries on a read-only root filesystem",
+    fix: "set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the app must write (e.g. /tmp)",
     build: |_| Ok(Box::new(ReadOnlyRootFilesystem)),
 };
 

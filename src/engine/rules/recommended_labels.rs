@@ -14,6 +14,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "metadata.labels has the labels in params.required (default app.kubernetes.io/name)",
     why: "consistent recommended labels make dashboards, selectors and tooling work without custom configuration",
+    fix: "add the required labels (e.g. app.kubernetes.io/name) to metadata.labels; a Helm helper template keeps them consistent",
     build: |v| Ok(Box::new(RecommendedLabels(serde_json::from_value(v)?))),
 };
 

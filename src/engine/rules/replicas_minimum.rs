@@ -15,6 +15,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission, Sees::Bundle],
     summary: "Deployment/StatefulSet replicas >= params.min; skipped when an HPA targets it",
     why: "a single replica is a single point of failure; three across three nodes survive one node failure",
+    fix: "set spec.replicas to at least the policy's minimum (three spread over nodes survive one node), or let an HPA scale it",
     build: |v| Ok(Box::new(ReplicasMinimum(serde_json::from_value(v)?))),
 };
 

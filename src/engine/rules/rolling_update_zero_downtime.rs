@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission, Sees::Offline],
     summary: "RollingUpdate has maxUnavailable: 0 and maxSurge >= 1; both 0 deadlocks the rollout (offline)",
     why: "adding one new pod before removing an old one keeps full capacity during a deploy; the default 25% unavailable takes a chunk offline",
+    fix: "set strategy.rollingUpdate to maxSurge: 1 and maxUnavailable: 0",
     build: |_| Ok(Box::new(RollingUpdateZeroDowntime)),
 };
 

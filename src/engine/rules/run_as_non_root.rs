@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "every container runs as non-root: effective runAsNonRoot: true or runAsUser > 0 (container overrides pod)",
     why: "defense in depth: a process that is not root blocks a whole class of container escapes",
+    fix: "set securityContext.runAsNonRoot: true with a non-zero runAsUser, and build the image with a non-root USER",
     build: |_| Ok(Box::new(RunAsNonRoot)),
 };
 

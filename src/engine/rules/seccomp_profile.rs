@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "seccompProfile.type is RuntimeDefault or Localhost on the pod or on every container, and never Unconfined",
     why: "seccomp limits the system calls a container can make; without a profile every call reaches the node's kernel",
+    fix: "set securityContext.seccompProfile.type: RuntimeDefault on the pod (or Localhost with a profile), never Unconfined",
     build: |_| Ok(Box::new(SeccompProfileRule)),
 };
 

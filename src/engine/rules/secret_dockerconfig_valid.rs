@@ -25,6 +25,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a kubernetes.io/dockerconfigjson Secret holds JSON with an auths object whose auth strings are base64 of user:password",
     why: "an image pull Secret the kubelet cannot read fails every pull from the private registry with ImagePullBackOff",
+    fix: "recreate it with `kubectl create secret docker-registry NAME --docker-server=... --docker-username=... --docker-password=...`",
     build: |_| Ok(Box::new(SecretDockerconfigValid)),
 };
 

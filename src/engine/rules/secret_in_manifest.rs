@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Offline],
     summary: "a Secret with data/stringData sits in a manifest file (a secret committed to Git)",
     why: "base64 is encoding, not encryption: a Secret committed to Git is one `base64 -d` away from anyone who can read the repository",
+    fix: "keep Secret values out of Git (Sealed Secrets, SOPS or an external secret store) and rotate what was committed",
     build: |_| Ok(Box::new(SecretInManifest)),
 };
 

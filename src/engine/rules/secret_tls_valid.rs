@@ -29,6 +29,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a kubernetes.io/tls Secret has tls.crt and tls.key that parse, the key matches the certificate, and the certificate is within its validity; a warning when it expires within params.min_days",
     why: "ingress controllers serve what the TLS Secret holds; a broken, mismatched or expired pair takes HTTPS down for every host that uses it",
+    fix: "issue a new certificate and its key and store both in the Secret; cert-manager renews them before they expire",
     build: |v| Ok(Box::new(SecretTlsValid(serde_json::from_value(v)?))),
 };
 

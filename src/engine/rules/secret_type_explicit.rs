@@ -13,6 +13,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Offline],
     summary: "a Secret sets `type`",
     why: "the type says which keys a Secret must hold (Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson) and lets tools such as cert-manager check it; unset silently means Opaque",
+    fix: "set type: Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson or whichever the Secret is",
     build: |_| Ok(Box::new(SecretTypeExplicit)),
 };
 

@@ -21,6 +21,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Offline],
     summary: "selector.matchLabels is a subset of the pod template labels (and the selector is set)",
     why: "a selector that does not match the template is the classic 'pod is not owned by the deployment' bug; the API server rejects it, so catch it before apply",
+    fix: "make every selector.matchLabels pair also a label of spec.template.metadata.labels",
     build: |_| Ok(Box::new(SelectorMatchesTemplate)),
 };
 

@@ -24,6 +24,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "seLinuxOptions sets no user or role, and a type only from the container types (container_t, container_init_t, container_kvm_t, container_engine_t)",
     why: "a custom SELinux user, role or type lifts the label that confines the container, so the kernel no longer stops it touching the host",
+    fix: "remove seLinuxOptions user and role, and use a container type (container_t) if you set a type",
     build: |_| Ok(Box::new(SelinuxOptionsSafe)),
 };
 

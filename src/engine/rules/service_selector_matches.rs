@@ -19,6 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Bundle],
     summary: "the selector matches the pod template labels of some workload, and each targetPort names or numbers a port of it",
     why: "a selector that matches no pod labels leaves the Service with zero endpoints and requests hang; a targetPort the pods do not listen on goes nowhere",
+    fix: "make the selector equal labels of the pod template, and each targetPort a containerPort (number or name) of those pods",
     build: |_| Ok(Box::new(ServiceSelectorMatches)),
 };
 

@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "a LoadBalancer or NodePort Service carries the annotation bulwark.dev/exposure: public",
     why: "each LoadBalancer Service provisions a paid cloud load balancer and opens the service to outside the cluster; traffic between services belongs on ClusterIP, the outside world on one Ingress",
+    fix: "use type: ClusterIP behind an Ingress, or annotate bulwark.dev/exposure: public when the exposure is intended",
     build: |_| Ok(Box::new(ServiceTypeInternal)),
 };
 

@@ -29,6 +29,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "securityContext.sysctls names only the safe set of Pod Security baseline",
     why: "an unsafe sysctl is not isolated to the pod: it changes the node's kernel for every pod on it",
+    fix: "set only the safe sysctls on the pod; tune the others on the nodes that need them",
     build: |_| Ok(Box::new(SysctlsSafe)),
 };
 

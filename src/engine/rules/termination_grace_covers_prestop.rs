@@ -19,6 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "terminationGracePeriodSeconds (default 30) exceeds the preStop sleep by at least params.margin_seconds",
     why: "the grace period counts from the start of preStop; when the sleep uses it up, the app is killed before it can drain in-flight requests",
+    fix: "raise terminationGracePeriodSeconds above the preStop sleep plus the time the app needs to drain, or shorten the sleep",
     build: |v| {
         Ok(Box::new(TerminationGraceCoversPrestop(
             serde_json::from_value(v)?,

@@ -12,6 +12,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     sees: &[Sees::Admission],
     summary: "every volume is configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret",
     why: "the other volume types reach storage on the node or on the network directly, around the access control of PersistentVolumeClaims",
+    fix: "mount storage through a persistentVolumeClaim (or configMap, secret, emptyDir, projected, csi, ephemeral)",
     build: |_| Ok(Box::new(VolumeTypesRestricted)),
 };
 

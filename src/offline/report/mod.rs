@@ -1,13 +1,18 @@
-//! The report of a `check` run (DESIGN.md "Report shape") and its four renderings: text for a
-//! terminal, JSON for tools, SARIF 2.1.0 for code scanning, JUnit XML for CI test views.
+//! The report of a `check` or `audit` run (DESIGN.md "Report shape") and its renderings: text
+//! for a terminal, JSON for tools, SARIF 2.1.0 for code scanning, JUnit XML for CI test views,
+//! and a self-contained HTML page for people (`html.rs`, with the score of `score.rs`).
 //!
-//! The report is plain data built by `check.rs`; each format is a pure function of it. No
-//! format ever sees an object's content, only what rules said about it, so Secret values have
-//! no way into any output.
+//! The report is plain data built by `check.rs` or `audit`; each format is a pure function of
+//! it. No format ever sees an object's content, only what rules said about it, so Secret values
+//! have no way into any output.
 
+pub mod html;
 pub mod junit;
 pub mod sarif;
+pub mod score;
 pub mod text;
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -15,7 +20,7 @@ use crate::engine::Action;
 use crate::engine::exemption::ExemptionSource;
 
 /// Which object a finding is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ObjectRef {
     /// As written in the manifest (a removed version stays as written).
     #[serde(rename = "apiVersion")]
@@ -45,6 +50,9 @@ pub struct ObjectEntry {
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// How many rules judged it (ran and were not exempted); the summary holds the total.
+    #[serde(skip)]
+    pub checks: usize,
 }
 
 /// One finding with the action it takes.
@@ -74,6 +82,23 @@ pub struct ExemptedEntry {
     pub object: ObjectRef,
 }
 
+/// What tells one object of a report from another: its reference and where it was read (two
+/// documents may name the same object).
+pub type ObjectKey<'r> = (&'r ObjectRef, Option<&'r str>, Option<usize>);
+
+impl ObjectEntry {
+    pub fn key(&self) -> ObjectKey<'_> {
+        (&self.object, self.file.as_deref(), self.line)
+    }
+}
+
+impl FindingEntry {
+    /// The key of the object this finding is about.
+    pub fn object_key(&self) -> ObjectKey<'_> {
+        (&self.object, self.file.as_deref(), self.line)
+    }
+}
+
 /// A document that could not be read or decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ErrorEntry {
@@ -96,6 +121,29 @@ pub struct Summary {
     pub checks: usize,
     /// Findings an exemption switched off.
     pub exempted: usize,
+}
+
+/// Findings per action, for one group of findings (a rule, a namespace, a file, an object).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    pub deny: usize,
+    pub warn: usize,
+    pub audit: usize,
+}
+
+impl ActionCounts {
+    fn add(&mut self, action: Action) {
+        match action {
+            Action::Deny => self.deny += 1,
+            Action::Warn => self.warn += 1,
+            Action::Audit => self.audit += 1,
+            Action::Off => {}
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.deny + self.warn + self.audit
+    }
 }
 
 /// Everything a run found. Serializes to exactly the DESIGN.md report shape.
@@ -202,6 +250,19 @@ impl Report {
     /// The report as one pretty-printed JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// The findings counted per action for each key `key` gives them, in key order: per rule
+    /// (`|f| f.rule`), per namespace, per file, per object.
+    pub fn tally<'r, K: Ord>(
+        &'r self,
+        key: impl Fn(&'r FindingEntry) -> K,
+    ) -> BTreeMap<K, ActionCounts> {
+        let mut out: BTreeMap<K, ActionCounts> = BTreeMap::new();
+        for f in &self.findings {
+            out.entry(key(f)).or_default().add(f.action);
+        }
+        out
     }
 
     /// How many distinct files the objects and errors came from.

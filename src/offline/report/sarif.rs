@@ -65,8 +65,9 @@ fn location(file: &str, line: Option<usize>) -> Value {
 }
 
 fn rule(entry: &Entry) -> Value {
+    let fix = entry.fix.as_deref().unwrap_or_default();
     let markdown = format!(
-        "{}\n\n**Why:** {}\n\nKinds: {}. Fires: {}. Default action: `{}`.",
+        "{}\n\n**Why:** {}\n\n**Fix:** {fix}\n\nKinds: {}. Fires: {}. Default action: `{}`.",
         entry.summary,
         entry.why,
         entry.scope,
@@ -80,7 +81,7 @@ fn rule(entry: &Entry) -> Value {
         "name": pascal(entry.id),
         "shortDescription": { "text": entry.summary },
         "fullDescription": { "text": format!("{} Why: {}", entry.summary, entry.why) },
-        "help": { "text": format!("{}\nWhy: {}", entry.summary, entry.why), "markdown": markdown },
+        "help": { "text": format!("{}\nWhy: {}\nFix: {fix}", entry.summary, entry.why), "markdown": markdown },
         "defaultConfiguration": { "level": level(entry.default), "enabled": entry.default != "off" },
         "properties": { "tags": tags, "kinds": entry.kinds },
     })

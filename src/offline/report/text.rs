@@ -173,11 +173,13 @@ mod tests {
                     object: object.clone(),
                     file: Some("a.yaml".into()),
                     line: Some(3),
+                    checks: 20,
                 },
                 ObjectEntry {
                     object: quiet,
                     file: Some("a.yaml".into()),
                     line: Some(20),
+                    checks: 20,
                 },
             ],
             findings: vec![FindingEntry {
