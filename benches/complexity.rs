@@ -200,6 +200,23 @@ pub(crate) fn wide_cases() -> Vec<Case> {
                    "data": {"tls.crt": b64(repeated(block, n / 2)),
                             "tls.key": b64(repeated("-----BEGIN PRIVATE KEY-----\n", n / 4))}})
         }),
+        ("tls-secret-certificate-chain", |n| {
+            // A chain of many real certificates and a key of another pair: every certificate
+            // is parsed and compared with the key.
+            let key = rcgen::KeyPair::generate().expect("a key");
+            let cert = rcgen::CertificateParams::new(vec!["shop.example".to_string()])
+                .expect("params")
+                .self_signed(&key)
+                .expect("a certificate")
+                .pem();
+            let other = rcgen::KeyPair::generate().expect("a key").serialize_pem();
+            use base64::Engine as _;
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta("tls"),
+                   "type": "kubernetes.io/tls",
+                   "data": {"tls.crt": b64(&cert.repeat(n * 3 / 4 / cert.len())),
+                            "tls.key": b64(&other)}})
+        }),
     ]
 }
 

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::engine::bundle::{BundleIndex, Coverage};
-use crate::engine::workload::decode_error;
 use crate::engine::{Action, Context, Object, Policy, evaluate};
 use crate::offline::check::push_findings;
 use crate::offline::report::{ErrorEntry, ObjectEntry, ObjectRef, Report};
@@ -36,12 +35,12 @@ pub fn judge(
     }
     let mut objects = Vec::with_capacity(listed.len());
     for item in listed {
-        match Object::from_value(item.kind, item.raw) {
+        match Object::decode_value(item.kind, &item.raw) {
             Ok(object) => objects.push(object),
             Err(e) => report.errors.push(ErrorEntry {
                 file: format!("cluster {}", item.kind.plural()),
                 line: None,
-                message: decode_error(&item.kind.api_version(), item.kind.name(), &e),
+                message: e.message(&item.kind.api_version(), item.kind.name()),
             }),
         }
     }

@@ -11,6 +11,7 @@
 pub mod bundle;
 pub mod containers;
 pub mod decide;
+pub mod decode;
 pub mod image;
 pub mod keypair;
 pub mod mutations;
