@@ -220,10 +220,18 @@ pub(crate) fn wide_cases() -> Vec<Case> {
     ]
 }
 
+/// Ten samples over about two seconds per case: the growth between sizes is what matters, and
+/// there are a hundred cases.
+fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.sample_size(10);
+    group.warm_up_time(std::time::Duration::from_millis(500));
+    group.measurement_time(std::time::Duration::from_secs(2));
+}
+
 fn bench_group(c: &mut Criterion, group_name: &str, cases: Vec<Case>) {
     let policy = Policy::builtin();
     let mut group = c.benchmark_group(group_name);
-    group.sample_size(10);
+    configure(&mut group);
     for (name, build) in cases {
         for (size, label) in SIZES {
             let object = build(size);
@@ -257,7 +265,7 @@ fn bench_wide(c: &mut Criterion) {
 fn bench_update(c: &mut Criterion) {
     let policy = Policy::builtin();
     let mut group = c.benchmark_group("update");
-    group.sample_size(10);
+    configure(&mut group);
     for (size, label) in SIZES {
         let object = deployment((0..size / 64).map(container).collect(), json!({}));
         let body = review(&object, "UPDATE", Some(&object));
