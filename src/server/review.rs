@@ -522,7 +522,7 @@ fn plain_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// Where in a request a decode failed, for protocol errors: `at `request.operation``.
+/// Where in the request a decode failed, for protocol errors (`at `operation`: ...`).
 fn request_error(raw: &str, e: &serde_json::Error) -> String {
     let mut track = serde_path_to_error::Track::new();
     let mut de = serde_json::Deserializer::from_str(raw);
