@@ -253,8 +253,13 @@ pub struct LimitArgs {
     pub max_connections: u32,
 
     /// Requests being read or judged at once (each judged on its own thread); more get 503 at once.
-    #[arg(long, env = "BULWARK_MAX_REQUESTS_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, env = "BULWARK_MAX_REQUESTS_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_requests_in_flight: u32,
+
+    /// Of those, requests with a body over 128KiB, judged at a lower CPU priority; more get
+    /// 503 at once.
+    #[arg(long, env = "BULWARK_MAX_LARGE_REVIEWS_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_large_reviews_in_flight: u32,
 
     /// Request body bytes held at once (bytes, or with KiB/MiB/GiB); a request that would pass
     /// it gets 503 at once. At least --body-limit.
@@ -289,6 +294,7 @@ impl LimitArgs {
             body_read_timeout: self.body_read_timeout,
             max_connections: self.max_connections as usize,
             max_requests_in_flight: self.max_requests_in_flight as usize,
+            max_large_reviews_in_flight: self.max_large_reviews_in_flight as usize,
             max_body_bytes_in_flight: self.max_body_bytes_in_flight,
             http2_max_concurrent_streams: self.http2_max_concurrent_streams,
             tls_handshake_timeout: self.tls_handshake_timeout,
@@ -450,6 +456,7 @@ mod tests {
             ("--tls-handshake-timeout", "0s", "at least 1ms"),
             ("--max-connections", "0", "0 is not in 1.."),
             ("--max-requests-in-flight", "0", "0 is not in 1..=4096"),
+            ("--max-large-reviews-in-flight", "0", "0 is not in 1..=64"),
             ("--http2-max-concurrent-streams", "0", "0 is not in 1.."),
         ] {
             let error = serve_args(&[flag, value]).expect_err(flag).to_string();

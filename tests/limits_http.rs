@@ -253,6 +253,42 @@ async fn requests_over_the_in_flight_cap_get_503_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reviews_over_their_lane_get_503_at_once_and_small_ones_still_pass() {
+    let limits = Limits {
+        max_large_reviews_in_flight: 1,
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(Policy::builtin(), limits).await;
+    let connector = raw::connector(server.ca_pem.as_bytes(), &[b"http/1.1"]);
+    let large = review_bytes(200 * 1024);
+    let held = HalfSent::start(&connector, &addr(&server), "/validate", &large, 10).await;
+    wait_for_gauge(&server, "bulwark_requests_in_flight", 1.0).await;
+
+    let started = Instant::now();
+    let (status, text) = server.post_raw("/validate", large.clone()).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("--max-large-reviews-in-flight"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The small lane is not affected.
+    still_answers(&server).await;
+    let text = metrics(&server).await;
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"bulwark_rejected_requests_total{endpoint="validate",reason="large_reviews_in_flight"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+
+    let (status, answer) = held.finish().await;
+    assert_eq!(status, 200, "{answer}");
+    wait_for_gauge(&server, "bulwark_requests_in_flight", 0.0).await;
+    let (status, text) = server.post_raw("/validate", large).await;
+    assert_eq!(status, 200, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_bytes_in_flight_budget_gets_503_at_once() {
     let limits = Limits {
         body_bytes: 256 * 1024,

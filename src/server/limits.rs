@@ -5,8 +5,12 @@
 //! a unit test in `cli.rs` keeps the two equal. The reasoning behind each default:
 //!
 //! - Reviews are judged on blocking threads, one per request in flight, so the operating
-//!   system time-slices a small review beside heavy ones instead of queueing it behind them;
-//!   `max_requests_in_flight` bounds those threads.
+//!   system time-slices a small review beside others instead of queueing it behind them;
+//!   `max_requests_in_flight` bounds those threads. Requests with a body over
+//!   [`LARGE_BODY_BYTES`] take a place in a second, small lane of `max_large_reviews_in_flight`
+//!   threads that run at a lower scheduling priority (nice 10): a large review then takes the
+//!   CPU only when the small ones leave it free, and however many large requests arrive, no
+//!   more of them are judged (or waited for) at once, so their CPU and memory stay bounded.
 //! - `max_body_bytes_in_flight` bounds the request bodies held at once, so that they and the
 //!   work of judging them fit well inside the pod's 256Mi memory limit in `deploy/`.
 //! - Every wait a client controls has a deadline: the TLS handshake, the request headers, the
@@ -18,6 +22,10 @@ use std::time::Duration;
 /// Longer than the 90 s a Go client (the API server) keeps an idle connection, so the client
 /// closes first and never sends a review on a connection the server is closing.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A request whose body is larger is judged in the large-review lane. The typical review is
+/// about 10 KB; a Deployment with many containers about 100 KB.
+pub const LARGE_BODY_BYTES: usize = 128 * 1024;
 
 /// Limits applied to the webhook port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +42,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Requests being read or judged at once; more get 503 at once.
     pub max_requests_in_flight: usize,
+    /// Of those, requests with a body over [`LARGE_BODY_BYTES`]; more get 503 at once.
+    pub max_large_reviews_in_flight: usize,
     /// Request body bytes held at once; a request that would pass it gets 503 at once.
     pub max_body_bytes_in_flight: usize,
     /// Concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS).
@@ -54,7 +64,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(4),
             body_read_timeout: Duration::from_secs(3),
             max_connections: 1024,
-            max_requests_in_flight: 64,
+            max_requests_in_flight: 32,
+            max_large_reviews_in_flight: 2,
             max_body_bytes_in_flight: 32 * 1024 * 1024,
             http2_max_concurrent_streams: 32,
             tls_handshake_timeout: Duration::from_secs(10),

@@ -3,11 +3,15 @@
 //! Everything they decide is decided in the engine.
 //!
 //! Judging runs on blocking threads, never on the async workers: a review that takes long
-//! (a large object) then delays neither the other connections nor the admin port. There is one
-//! thread per request in flight, up to `--max-requests-in-flight`, so the operating system
-//! time-slices a small review beside heavy ones rather than queueing it behind them. A request
-//! over a limit is answered at once with an HTTP error, so the API server applies the webhook's
-//! `failurePolicy` instead of waiting out its timeout.
+//! (a large object) then delays neither the other connections nor the admin port. Two lanes:
+//! a review of up to [`LARGE_BODY_BYTES`] gets a thread of Tokio's blocking pool (one per
+//! request in flight, up to `--max-requests-in-flight`, so the operating system time-slices it
+//! beside the others rather than queueing it); a larger one gets one of the
+//! `--max-large-reviews-in-flight` threads of the large lane, which run at nice 10, so small
+//! reviews keep the CPU while large ones are judged. A request over a limit is answered at once
+//! with an HTTP error, so the API server applies the webhook's `failurePolicy` instead of
+//! waiting out its timeout. A request answered at its deadline keeps its place until its
+//! thread is done: the places bound the threads, their CPU and their memory.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::AppState;
-use super::limits::Limits;
+use super::limits::{LARGE_BODY_BYTES, Limits};
 use super::review::{self, Endpoint};
 use super::throttle::Throttle;
 
@@ -33,14 +37,43 @@ struct Webhook {
     state: Arc<AppState>,
     limits: Limits,
     requests: Arc<Semaphore>,
+    large: Arc<Semaphore>,
     body_bytes: Arc<Semaphore>,
+    /// The large-review lane's threads.
+    large_lane: rayon::ThreadPool,
     rejected_log: Throttle,
+}
+
+/// Scheduling priority of the large-review lane's threads (0 is normal, 19 the lowest): under
+/// contention a thread at nice 10 gets about a tenth of the CPU a thread at 0 gets.
+const LARGE_LANE_NICE: i32 = 10;
+
+fn large_lane(threads: usize) -> rayon::ThreadPool {
+    let build = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("bulwark-large-{i}"))
+        // Raising one's own nice value needs no privilege; it applies to this thread only.
+        .start_handler(|_| {
+            let thread = rustix::thread::gettid();
+            if let Err(error) = rustix::process::setpriority_process(Some(thread), LARGE_LANE_NICE)
+            {
+                tracing::warn!(%error, "cannot lower the large-review lane's priority");
+            }
+        })
+        .build();
+    match build {
+        Ok(pool) => pool,
+        // Only fails when threads cannot be made at all; without a pool nothing runs anyway.
+        Err(error) => panic!("cannot start the large-review lane: {error}"),
+    }
 }
 
 /// The TLS port's routes: only the two webhook endpoints.
 pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
     let webhook = Webhook {
         requests: Arc::new(Semaphore::new(limits.max_requests_in_flight.max(1))),
+        large: Arc::new(Semaphore::new(limits.max_large_reviews_in_flight.max(1))),
+        large_lane: large_lane(limits.max_large_reviews_in_flight),
         body_bytes: Arc::new(Semaphore::new(
             limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS),
         )),
@@ -69,6 +102,7 @@ async fn mutate(State(webhook): State<Arc<Webhook>>, request: Request) -> Respon
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rejection {
     RequestsInFlight,
+    LargeReviewsInFlight,
     BodyBytesInFlight,
     BodyTooLarge,
     BodyTimeout,
@@ -81,6 +115,7 @@ impl Rejection {
     fn label(self) -> &'static str {
         match self {
             Rejection::RequestsInFlight => "requests_in_flight",
+            Rejection::LargeReviewsInFlight => "large_reviews_in_flight",
             Rejection::BodyBytesInFlight => "body_bytes_in_flight",
             Rejection::BodyTooLarge => "body_too_large",
             Rejection::BodyTimeout => "body_timeout",
@@ -93,6 +128,7 @@ impl Rejection {
     fn status(self) -> StatusCode {
         match self {
             Rejection::RequestsInFlight
+            | Rejection::LargeReviewsInFlight
             | Rejection::BodyBytesInFlight
             | Rejection::ReviewTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +144,11 @@ impl Rejection {
             Rejection::RequestsInFlight => format!(
                 "bulwark is at its limit of {} requests in flight (--max-requests-in-flight); try again",
                 limits.max_requests_in_flight
+            ),
+            Rejection::LargeReviewsInFlight => format!(
+                "bulwark is at its limit of {} requests with a body over {} bytes in flight \
+                 (--max-large-reviews-in-flight); try again",
+                limits.max_large_reviews_in_flight, LARGE_BODY_BYTES
             ),
             Rejection::BodyBytesInFlight => format!(
                 "bulwark is at its limit of {} bytes of request bodies held at once \
@@ -191,8 +232,15 @@ impl Webhook {
         if announced.is_some_and(|n| n > self.limits.body_bytes as u64) {
             return self.reject(Rejection::BodyTooLarge, endpoint);
         }
+        let mut large = None;
+        if announced.is_some_and(|n| n > LARGE_BODY_BYTES as u64) {
+            match self.large.clone().try_acquire_owned() {
+                Ok(place) => large = Some(place),
+                Err(_) => return self.reject(Rejection::LargeReviewsInFlight, endpoint),
+            }
+        }
         let body_deadline = deadline.min(started + self.limits.body_read_timeout);
-        let read = self.read_body(request.into_body(), announced);
+        let read = self.read_body(request.into_body(), announced, &mut large);
         let (body, held) = match tokio::time::timeout_at(body_deadline.into(), read).await {
             Err(_) => return self.reject(Rejection::BodyTimeout, endpoint),
             Ok(Err(rejection)) => return self.reject(rejection, endpoint),
@@ -201,23 +249,37 @@ impl Webhook {
 
         let policy = self.state.policy.load_full();
         let now = crate::clock::unix_now();
-        let judging = tokio::task::spawn_blocking(move || {
+        let in_large_lane = large.is_some();
+        let judge = move || {
             let outcome = review::answer(&policy, &body, endpoint, now);
             let bytes = body.len();
-            // The request's slot and bytes are given back only when judging ends, also when
-            // the client was answered at the deadline: they bound the threads and the memory.
+            // The request's places are given back only when judging ends, also when the
+            // client was answered at the deadline: they bound the threads and the memory.
             drop(body);
-            drop(held);
-            drop(slot);
+            drop((held, large, slot));
             (outcome, bytes)
-        });
-        let (outcome, bytes) = match tokio::time::timeout_at(deadline.into(), judging).await {
+        };
+        let judged = if in_large_lane {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            self.large_lane.spawn(move || {
+                let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(judge));
+                let _ = sender.send(judged.ok());
+            });
+            tokio::time::timeout_at(deadline.into(), receiver)
+                .await
+                .map(|r| r.ok().flatten())
+        } else {
+            tokio::time::timeout_at(deadline.into(), tokio::task::spawn_blocking(judge))
+                .await
+                .map(|r| r.ok())
+        };
+        let (outcome, bytes) = match judged {
             Err(_) => return self.reject(Rejection::ReviewTimeout, endpoint),
-            Ok(Err(error)) => {
-                tracing::error!(endpoint = endpoint.as_str(), %error, "judging a review failed");
+            Ok(None) => {
+                tracing::error!(endpoint = endpoint.as_str(), "judging a review panicked");
                 return self.reject(Rejection::Internal, endpoint);
             }
-            Ok(Ok(judged)) => judged,
+            Ok(Some(judged)) => judged,
         };
         match outcome {
             Ok(outcome) => {
@@ -250,11 +312,13 @@ impl Webhook {
 
     /// Reads the body within the bytes budget: an announced length is taken from the budget at
     /// once (all of it or a 503 now, rather than part of the body and a 503 later), anything
-    /// beyond it chunk by chunk as it arrives.
+    /// beyond it chunk by chunk as it arrives. A body that grows past [`LARGE_BODY_BYTES`] without having announced it takes its
+    /// place in the large lane then.
     async fn read_body(
         &self,
         mut body: Body,
         announced: Option<u64>,
+        large: &mut Option<OwnedSemaphorePermit>,
     ) -> Result<(Vec<u8>, Held), Rejection> {
         let limit = self.limits.body_bytes;
         let mut held = Held::new(self.state.metrics.body_bytes_in_flight());
@@ -274,6 +338,10 @@ impl Webhook {
             let total = bytes.len() + data.len();
             if total > limit {
                 return Err(Rejection::BodyTooLarge);
+            }
+            if total > LARGE_BODY_BYTES && large.is_none() {
+                let place = self.large.clone().try_acquire_owned();
+                *large = Some(place.map_err(|_| Rejection::LargeReviewsInFlight)?);
             }
             if total > reserved {
                 held.add(self.take_bytes(total - reserved)?);
@@ -307,5 +375,18 @@ impl Webhook {
         }
         let message = rejection.message(&self.limits);
         (rejection.status(), format!("{message}\n")).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_large_lane_runs_at_a_lower_priority() {
+        let pool = large_lane(1);
+        let nice =
+            pool.install(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())));
+        assert!(nice.is_ok_and(|n| n >= LARGE_LANE_NICE), "{nice:?}");
     }
 }
