@@ -70,6 +70,10 @@ enum Mode {
         /// What the value repeats.
         #[arg(long, default_value = "-----BEGIN ")]
         heavy_pattern: String,
+        /// After a refused (non-200) heavy review, wait this long before the next; 0 sends
+        /// the next at once (a flood of refused uploads).
+        #[arg(long, default_value_t = 1000)]
+        heavy_backoff_ms: u64,
     },
 }
 
@@ -138,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             heavy_bytes,
             heavy_pattern,
+            heavy_backoff_ms,
         } => {
             let (client, cases) = prepare(&target).await?;
             let typical = cases
@@ -151,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 heavy,
                 seconds,
                 &heavy_configmap(heavy_bytes, &heavy_pattern),
+                Duration::from_millis(heavy_backoff_ms),
             )
             .await?;
         }
@@ -508,6 +514,7 @@ async fn heavy_run(
     heavy: usize,
     seconds: u64,
     heavy_body: &[u8],
+    backoff: Duration,
 ) -> anyhow::Result<()> {
     let url = target.url.as_str();
     let until = Instant::now() + Duration::from_secs(seconds);
@@ -538,6 +545,9 @@ async fn heavy_run(
                     .lock()
                     .map(|mut s| s.push((status, at.elapsed())))
                     .unwrap_or(());
+                if status != 200 {
+                    tokio::time::sleep(backoff).await;
+                }
             }
         }));
     }

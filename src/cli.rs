@@ -464,4 +464,33 @@ mod tests {
             assert!(error.contains(reason), "{flag} {value}: {error}");
         }
     }
+
+    #[test]
+    fn the_deployment_args_parse_and_fit_the_termination_grace_period() {
+        let text = include_str!("../deploy/deployment.yaml");
+        let deployment: serde_json::Value = serde_saphyr::from_str(text).expect("yaml");
+        let pod = &deployment["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert_eq!(args.first(), Some(&"serve"));
+        let serve = serve_args(&args[1..]).expect("the deployment's flags parse");
+        let limits = serve.limits.limits().expect("consistent limits");
+        assert!(limits.body_bytes <= limits.max_body_bytes_in_flight);
+        let pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+            .as_u64()
+            .expect("a preStop sleep");
+        let budget = Duration::from_secs(pre_stop) + serve.shutdown_delay + serve.shutdown_grace;
+        let grace = pod["terminationGracePeriodSeconds"]
+            .as_u64()
+            .expect("grace");
+        assert!(
+            budget < Duration::from_secs(grace),
+            "preStop + --shutdown-delay + --shutdown-grace = {budget:?}, not under {grace}s"
+        );
+    }
 }
