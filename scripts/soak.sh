@@ -8,6 +8,7 @@
 #   scripts/soak.sh [minutes]   (default 30)
 #
 # The load driver is examples/load.rs. Run it under `nice` on a shared machine.
+# BULWARK_PROFILE=instructions soaks a build of that profile (quicker to build than a release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-30}"
@@ -16,12 +17,13 @@ port="${SOAK_PORT:-18543}"
 admin_port="${SOAK_ADMIN_PORT:-19190}"
 [ -d "$reviews" ] || { echo "needs $reviews" >&2; exit 2; }
 
-cargo build --release --quiet --bin bulwark --example load
+profile="${BULWARK_PROFILE:-release}"
+cargo build --profile "$profile" --quiet --bin bulwark --example load
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 # One log line per review would fill the disk: warnings and errors only.
-BULWARK_LOG=warn ./target/release/bulwark serve --listen "127.0.0.1:$port" \
+BULWARK_LOG=warn "./target/$profile/bulwark" serve --listen "127.0.0.1:$port" \
   --admin-listen "127.0.0.1:$admin_port" --cert-dir "$work/certs" 2>"$work/serve.log" &
 pid=$!
 for _ in $(seq 100); do
@@ -29,7 +31,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-load=./target/release/examples/load
+load="./target/$profile/examples/load"
 target=(--url "https://127.0.0.1:$port" --ca "$work/certs/ca.crt" --reviews "$reviews")
 capacity=$("$load" capacity "${target[@]}" --concurrency 16 --seconds 10 | tee /dev/stderr | awk '/^capacity:/ {print $2}')
 rate=$(( ${capacity%.*} / 2 ))

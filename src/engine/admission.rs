@@ -417,7 +417,8 @@ pub fn mutate(policy: &Policy, review: &Review, ctx: &Context) -> Mutated {
     }
 }
 
-/// The JSON Patch from one typed object to another.
+/// The JSON Patch from an object to the same object with mutations applied, built from the
+/// parts that changed (see [`super::patch`]).
 pub fn diff(before: &Object, after: &Object) -> json_patch::Patch {
-    json_patch::diff(&before.to_value(), &after.to_value())
+    super::patch::between(before, after)
 }

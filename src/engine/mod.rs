@@ -24,6 +24,7 @@ pub mod image;
 pub mod keypair;
 pub mod mutation;
 pub mod mutations;
+pub mod patch;
 pub mod policy;
 pub mod quantity;
 pub mod registry;

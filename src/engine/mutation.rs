@@ -9,7 +9,10 @@ use serde::Serialize;
 use super::rule::{Context, Operation};
 use super::workload::{Object, PodMut};
 
-/// A configured mutation.
+/// A configured mutation. It writes only the object's metadata and its pod template (the
+/// template's metadata and the pod spec: containers, the pod's security context, its
+/// termination grace period); the review's JSON Patch is built from those parts alone
+/// ([`super::patch::between`]).
 pub trait Mutation: Send + Sync {
     /// Adds what is missing to `object` and records each change.
     fn apply(&self, object: &mut Object, ctx: &Context, changes: &mut Vec<Change>);
