@@ -39,6 +39,10 @@ struct Webhook {
     requests: Arc<Semaphore>,
     large: Arc<Semaphore>,
     body_bytes: Arc<Semaphore>,
+    /// The threads that judge reviews of up to `LARGE_BODY_BYTES`, one per core: a few
+    /// long-lived threads keep the allocator's per-thread caches few (a thread per review in
+    /// flight held hundreds of MiB under load).
+    review_lane: rayon::ThreadPool,
     /// The large-review lane's threads.
     large_lane: rayon::ThreadPool,
     rejected_log: Throttle,
@@ -49,22 +53,34 @@ struct Webhook {
 const LARGE_LANE_NICE: i32 = 10;
 
 fn large_lane(threads: usize) -> rayon::ThreadPool {
+    lane("large", threads, LARGE_LANE_NICE)
+}
+
+/// The lane for reviews of ordinary size: as many threads as cores, at normal priority.
+fn review_lane() -> rayon::ThreadPool {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    lane("review", cores, 0)
+}
+
+fn lane(name: &'static str, threads: usize, nice: i32) -> rayon::ThreadPool {
     let build = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
-        .thread_name(|i| format!("bulwark-large-{i}"))
+        .thread_name(move |i| format!("bulwark-{name}-{i}"))
         // Raising one's own nice value needs no privilege; it applies to this thread only.
-        .start_handler(|_| {
+        .start_handler(move |_| {
+            if nice == 0 {
+                return;
+            }
             let thread = rustix::thread::gettid();
-            if let Err(error) = rustix::process::setpriority_process(Some(thread), LARGE_LANE_NICE)
-            {
-                tracing::warn!(%error, "cannot lower the large-review lane's priority");
+            if let Err(error) = rustix::process::setpriority_process(Some(thread), nice) {
+                tracing::warn!(%error, "cannot lower the {name} lane's priority");
             }
         })
         .build();
     match build {
         Ok(pool) => pool,
         // Only fails when threads cannot be made at all; without a pool nothing runs anyway.
-        Err(error) => panic!("cannot start the large-review lane: {error}"),
+        Err(error) => panic!("cannot start the {name} lane: {error}"),
     }
 }
 
@@ -73,6 +89,7 @@ pub fn router(state: Arc<AppState>, limits: Limits) -> Router {
     let webhook = Webhook {
         requests: Arc::new(Semaphore::new(limits.max_requests_in_flight.max(1))),
         large: Arc::new(Semaphore::new(limits.max_large_reviews_in_flight.max(1))),
+        review_lane: review_lane(),
         large_lane: large_lane(limits.max_large_reviews_in_flight),
         body_bytes: Arc::new(Semaphore::new(
             limits.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS),
@@ -259,20 +276,19 @@ impl Webhook {
             drop((held, large, slot));
             (outcome, bytes)
         };
-        let judged = if in_large_lane {
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            self.large_lane.spawn(move || {
-                let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(judge));
-                let _ = sender.send(judged.ok());
-            });
-            tokio::time::timeout_at(deadline.into(), receiver)
-                .await
-                .map(|r| r.ok().flatten())
+        let lane = if in_large_lane {
+            &self.large_lane
         } else {
-            tokio::time::timeout_at(deadline.into(), tokio::task::spawn_blocking(judge))
-                .await
-                .map(|r| r.ok())
+            &self.review_lane
         };
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        lane.spawn(move || {
+            let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(judge));
+            let _ = sender.send(judged.ok());
+        });
+        let judged = tokio::time::timeout_at(deadline.into(), receiver)
+            .await
+            .map(|r| r.ok().flatten());
         let (outcome, bytes) = match judged {
             Err(_) => return self.reject(Rejection::ReviewTimeout, endpoint),
             Ok(None) => {
