@@ -424,8 +424,14 @@ impl NamespaceView {
 
     /// The HPAs whose `scaleTargetRef` names this kind and name.
     pub fn hpas_for(&self, kind: Kind, name: &str) -> &[HpaFacts] {
+        self.hpas_targeting(kind.name(), name)
+    }
+
+    /// The HPAs whose `scaleTargetRef` names `kind` (as written: `Deployment`, or the kind of
+    /// a custom resource with a scale subresource) and `name`.
+    pub fn hpas_targeting(&self, kind: &str, name: &str) -> &[HpaFacts] {
         self.hpas
-            .get(&(kind.name().to_string(), name.to_string()))
+            .get(&(kind.to_string(), name.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default()
     }

@@ -72,6 +72,7 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::service_selector_matches::SPEC,
     &rules::hpa_target_requests::SPEC,
     &rules::hpa_replicas_conflict::SPEC,
+    &rules::hpa_target_unique::SPEC,
     &rules::pdb_single_field::SPEC,
 ];
 
