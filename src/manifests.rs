@@ -9,11 +9,12 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::engine::workload::{decode_error, other_version, redact_values};
+use crate::engine::workload::other_version;
 use crate::engine::{Kind, Object};
 
 /// Where a document came from.
@@ -291,84 +292,85 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
 }
 
 fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
-    match &value {
-        Value::Null => {}
-        Value::Object(map) => {
-            let api_version = map.get("apiVersion").and_then(Value::as_str);
-            let kind = map.get("kind").and_then(Value::as_str);
-            // `kind: List` (and typed lists such as ConfigMapList) carry their objects in items.
-            let list = map.get("items").and_then(Value::as_array);
-            if let (Some(_), Some(kind), Some(list)) = (api_version, kind, list)
-                && kind.ends_with("List")
-            {
-                for item in list {
-                    push_value(out, source.clone(), item.clone());
-                }
-                return;
-            }
-            let (Some(api_version), Some(kind)) = (api_version, kind) else {
-                out(Item::Skipped {
-                    source,
-                    raw: Some(value.clone()),
-                    note: "not a Kubernetes object (no apiVersion and kind)".into(),
-                });
-                return;
-            };
-            let undecodable = |e: serde_json::Error| decode_error(api_version, kind, &e);
-            let typed = match Kind::from_api_version(api_version, kind) {
-                Some(k) => Object::from_value(k, value.clone()).map_err(undecodable),
-                // An older or removed version: read it as the current one where it fits.
-                None => match other_version(api_version, kind) {
-                    None => {
-                        out(Item::Skipped {
-                            source,
-                            raw: Some(value.clone()),
-                            note: format!("{api_version} {kind} is not a kind bulwark checks"),
-                        });
-                        return;
-                    }
-                    Some(other) => match Object::from_other_version(&other, value.clone()) {
-                        Some(Ok(object)) => Ok(object),
-                        Some(Err(e)) if other.removed_in.is_none() => Err(undecodable(e)),
-                        unread => {
-                            let why = match (unread, other.replacement) {
-                                (Some(Err(e)), Some(new)) => format!(
-                                    "cannot be read as {new} ({})",
-                                    redact_values(&e.to_string())
-                                ),
-                                _ => "is not a kind bulwark checks".to_string(),
-                            };
-                            let meta = map
-                                .get("metadata")
-                                .and_then(|m| serde_json::from_value(m.clone()).ok())
-                                .unwrap_or_default();
-                            out(Item::Unread {
-                                source,
-                                api_version: api_version.to_string(),
-                                kind: kind.to_string(),
-                                meta: Box::new(meta),
-                                note: format!(
-                                    "{api_version} {kind} {why}; only its apiVersion was checked"
-                                ),
-                                raw: Box::new(value.clone()),
-                            });
-                            return;
-                        }
-                    },
-                },
-            };
-            out(Item::Object {
+    let Value::Object(mut map) = value else {
+        if !value.is_null() {
+            out(Item::Skipped {
                 source,
-                raw: value,
-                typed,
+                raw: None,
+                note: "not a Kubernetes object (not a mapping)".into(),
             });
         }
-        _ => out(Item::Skipped {
-            source,
-            raw: None,
-            note: "not a Kubernetes object (not a mapping)".into(),
-        }),
+        return;
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_string);
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    // `kind: List` (and typed lists such as ConfigMapList) carry their objects in items. Each
+    // item is moved out, never copied, so a list nested in lists costs no more than its size.
+    if api_version.is_some()
+        && kind.as_deref().is_some_and(|k| k.ends_with("List"))
+        && map.get("items").is_some_and(Value::is_array)
+    {
+        if let Some(Value::Array(items)) = map.remove("items") {
+            for item in items {
+                push_value(out, source.clone(), item);
+            }
+        }
+        return;
     }
+    let value = Value::Object(map);
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        out(Item::Skipped {
+            source,
+            raw: Some(value),
+            note: "not a Kubernetes object (no apiVersion and kind)".into(),
+        });
+        return;
+    };
+    let (api_version, kind) = (api_version.as_str(), kind.as_str());
+    let typed = match Kind::from_api_version(api_version, kind) {
+        Some(k) => Object::decode_value(k, &value).map_err(|e| e.message(api_version, kind)),
+        // An older or removed version: read it as the current one where it fits.
+        None => match other_version(api_version, kind) {
+            None => {
+                out(Item::Skipped {
+                    source,
+                    raw: Some(value),
+                    note: format!("{api_version} {kind} is not a kind bulwark checks"),
+                });
+                return;
+            }
+            Some(other) => match Object::from_other_version(&other, value.clone()) {
+                Some(Ok(object)) => Ok(object),
+                Some(Err(e)) if other.removed_in.is_none() => Err(e.message(api_version, kind)),
+                unread => {
+                    let why = match (unread, other.replacement) {
+                        (Some(Err(e)), Some(new)) => format!("cannot be read as {new} ({e})"),
+                        _ => "is not a kind bulwark checks".to_string(),
+                    };
+                    let meta = value
+                        .get("metadata")
+                        .and_then(|m| ObjectMeta::deserialize(m).ok())
+                        .unwrap_or_default();
+                    out(Item::Unread {
+                        source,
+                        api_version: api_version.to_string(),
+                        kind: kind.to_string(),
+                        meta: Box::new(meta),
+                        note: format!(
+                            "{api_version} {kind} {why}; only its apiVersion was checked"
+                        ),
+                        raw: Box::new(value),
+                    });
+                    return;
+                }
+            },
+        },
+    };
+    out(Item::Object {
+        source,
+        raw: value,
+        typed,
+    });
 }
 
 #[cfg(test)]

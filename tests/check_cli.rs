@@ -698,6 +698,41 @@ fn secret_values_never_appear_in_any_format() {
 }
 
 #[test]
+fn decode_errors_name_the_field_but_never_a_value() {
+    // Values that hold serde's own words (`, expected`) and a token after them, where a count,
+    // a base64 Secret value, a timestamp and a quantity belong.
+    let sly = "x, expected ghp_Q8w2Zr5Tn1Lk7Vb3Xc9Md4Hf6Js0Pa2Ye8Ui, expected i32";
+    let text = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec: {{replicas: '{sly}'}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: shop}}\ndata: {{password: '%{sly}%'}}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: shop, creationTimestamp: '{sly}'}}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: shop}}\nspec: {{containers: [{{name: a, image: 'a:1', resources: {{limits: {{cpu: ['{sly}']}}}}}}]}}\n---\n\
+         apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {{name: old, namespace: shop}}\nspec: {{replicas: '{sly}'}}\n"
+    );
+    let (_dir, path) = write_temp("sly.yaml", &text);
+    let (report, _) = json_report(&["-f", &path], None);
+    let errors = report["errors"].as_array().expect("errors");
+    // The removed apiVersion is only noted as unread (its apiVersion is still judged).
+    assert_eq!(errors.len(), 4, "{report}");
+    for error in errors {
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("cannot decode the") && message.contains("at `"),
+            "{message}"
+        );
+    }
+    for format in ["text", "json", "sarif", "junit"] {
+        let out = bulwark(&["check", "-o", format, "-f", &path], None);
+        let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("ghp_"), "{format} shows the token:\n{all}");
+        assert!(
+            !all.contains("x, expected"),
+            "{format} shows the value:\n{all}"
+        );
+    }
+}
+
+#[test]
 fn rules_lists_the_catalog_and_docs_rules_md_is_current() {
     let out = bulwark(&["rules", "--output", "json"], None);
     assert!(out.status.success());

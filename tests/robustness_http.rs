@@ -192,3 +192,27 @@ async fn every_corpus_manifest_gets_an_answer_with_its_uid() {
     assert!(sent > 500, "only {sent} reviews sent");
     assert!(judged > 200, "only {judged} reviews had findings");
 }
+
+/// Found by fuzzing the review decoder: a lone UTF-16 surrogate escape (`"\ud800"`) in a field
+/// bulwark does not read is skipped, not refused, so the review is still answered with its
+/// uid; and one in a field it does read is a clear protocol error, never a panic.
+#[tokio::test]
+async fn fuzz_lone_surrogate_escapes_are_skipped_or_refused_cleanly() {
+    let server = TestServer::start(Policy::builtin()).await;
+    let mut skipped = review(&compliant_deployment(), "CREATE", Some("shop"));
+    skipped["request"]["options"] = json!({"fieldManager": "SURROGATE"});
+    let body = skipped.to_string().replace("SURROGATE", "\\ud800");
+    assert!(serde_json::from_str::<serde_json::Value>(&body).is_err());
+    let (status, text) = server.post_raw("/validate", body).await;
+    assert_eq!(status, 200, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(&text).expect("a JSON review");
+    assert_eq!(answer["response"]["uid"], skipped["request"]["uid"]);
+
+    let mut read = review(&compliant_deployment(), "CREATE", Some("shop"));
+    read["request"]["uid"] = json!("SURROGATE");
+    let body = read.to_string().replace("SURROGATE", "\\ud800");
+    let (status, text) = server.post_raw("/validate", body).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("request is malformed"), "{text}");
+    still_answers(&server).await;
+}

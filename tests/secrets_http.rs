@@ -306,3 +306,51 @@ async fn secret_and_configmap_values_appear_in_no_response_and_no_log_line() {
         panic!("the log leaks {window}");
     }
 }
+
+/// A value that holds serde's own words (`, expected`) and a token after them.
+const SLY: &str = "x, expected ghp_Q8w2Zr5Tn1Lk7Vb3Xc9Md4Hf6Js0Pa2Ye8Ui, expected i32";
+
+/// Objects that do not decode, each because of a value that carries [`SLY`]: a count, a
+/// Secret value that is not base64, a timestamp, a quantity.
+fn undecodable_objects() -> Vec<Value> {
+    let meta = |name: &str| json!({"name": name, "namespace": "shop"});
+    vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web"),
+               "spec": {"replicas": SLY, "selector": {}, "template": {}}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta("db"),
+               "data": {"password": format!("%{SLY}%")}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "c", "namespace": "shop", "creationTimestamp": SLY}}),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta("p"),
+               "spec": {"containers": [{"name": "a", "image": "a:1",
+                                        "resources": {"limits": {"cpu": [SLY]}}}]}}),
+    ]
+}
+
+#[tokio::test]
+async fn decode_errors_name_the_field_but_never_a_value() {
+    let log = log_buffer();
+    let server = TestServer::start(Policy::builtin()).await;
+    let mut messages = Vec::new();
+    for object in undecodable_objects() {
+        for (operation, old) in [("CREATE", None), ("UPDATE", Some(&object))] {
+            for path in ["/validate", "/mutate"] {
+                let request = review_with_old(&object, old, operation, Some("shop"));
+                let response = server.call(path, &request).await;
+                let message = response["status"]["message"].as_str().unwrap_or_default();
+                assert!(
+                    response["allowed"] == false && message.contains("cannot decode the"),
+                    "{path} {operation} {}: {response}",
+                    object["kind"]
+                );
+                assert!(message.contains("at `"), "the field is named: {message}");
+                messages.push(response.to_string());
+            }
+        }
+    }
+    let log = log_text(&log);
+    for text in messages.iter().chain([&log]) {
+        assert!(!text.contains("ghp_"), "a token leaks: {text}");
+        assert!(!text.contains("x, expected"), "a value leaks: {text}");
+    }
+}

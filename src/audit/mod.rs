@@ -14,7 +14,6 @@ use std::fmt::Write as _;
 
 use crate::engine::admission::{Review, admit};
 use crate::engine::bundle::{BundleIndex, Coverage};
-use crate::engine::workload::decode_error;
 use crate::engine::{Context, Object, Policy};
 use crate::offline::check::push_decision;
 use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report};
@@ -37,12 +36,12 @@ pub fn judge(
     }
     let mut objects = Vec::with_capacity(listed.len());
     for item in listed {
-        match Object::from_value(item.kind, item.raw) {
+        match Object::decode_value(item.kind, &item.raw) {
             Ok(object) => objects.push(object),
             Err(e) => report.errors.push(ErrorEntry {
                 file: format!("cluster {}", item.kind.plural()),
                 line: None,
-                message: decode_error(&item.kind.api_version(), item.kind.name(), &e),
+                message: e.message(&item.kind.api_version(), item.kind.name()),
             }),
         }
     }

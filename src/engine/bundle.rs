@@ -11,7 +11,7 @@
 //! Selector lookups start from the selector's rarest label pair, so a query touches only the
 //! workloads that carry that pair, never every workload of the run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -108,6 +108,66 @@ pub struct ServiceFacts {
     /// The pods it sends traffic to; empty for a Service without a selector (endpoints kept
     /// by hand) and for `ExternalName`.
     pub selector: BTreeMap<String, String>,
+    /// The same ports by name and number, so a backend is checked by one lookup.
+    pub index: PortIndex,
+}
+
+/// Port names and numbers, for lookups that cost the same however many ports there are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortIndex {
+    names: HashSet<String>,
+    numbers: HashSet<i32>,
+}
+
+impl PortIndex {
+    pub fn insert(&mut self, name: Option<&str>, number: i32) {
+        if let Some(name) = name {
+            self.names.insert(name.to_string());
+        }
+        self.numbers.insert(number);
+    }
+
+    pub fn has_name(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn has_number(&self, number: i32) -> bool {
+        self.numbers.contains(&number)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.numbers.is_empty()
+    }
+
+    /// Whether a port reference (`targetPort`, an Ingress backend port) names or numbers one
+    /// of the ports, as [`port_matches`] decides it.
+    pub fn matches(&self, reference: &IntOrString) -> bool {
+        match reference {
+            IntOrString::Int(n) => self.has_number(*n),
+            IntOrString::String(s) => match s.parse::<i32>() {
+                Ok(n) => self.has_number(n),
+                Err(_) => self.has_name(s),
+            },
+        }
+    }
+}
+
+/// At most `shown` items joined by `, `, then how many more there are: a list in a message
+/// stays short however long the list.
+pub fn list_some(items: impl IntoIterator<Item = String>, shown: usize) -> String {
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if out.len() < shown {
+            out.push(item);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        out.push(format!("{more} more"));
+    }
+    out.join(", ")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,7 +293,7 @@ impl BundleIndex {
         let view = self.namespaces.entry(namespace).or_default();
         match object {
             Object::Service(service) => {
-                let ports = service
+                let ports: Vec<ServicePortFacts> = service
                     .spec
                     .iter()
                     .flat_map(|s| s.ports.iter().flatten())
@@ -243,6 +303,10 @@ impl BundleIndex {
                         target: p.target_port.clone().unwrap_or(IntOrString::Int(p.port)),
                     })
                     .collect();
+                let mut index = PortIndex::default();
+                for p in &ports {
+                    index.insert(p.name.as_deref(), p.port);
+                }
                 let selector = service
                     .spec
                     .as_ref()
@@ -253,6 +317,7 @@ impl BundleIndex {
                     name,
                     ports,
                     selector,
+                    index,
                 });
             }
             Object::ConfigMap(cm) => {

@@ -166,7 +166,7 @@ pub fn parse_private_key(pem: &[u8]) -> Result<PublicKey, KeyError> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// An `RSAPrivateKey` (PKCS#1): its modulus and public exponent.

@@ -18,6 +18,7 @@
 pub mod admission;
 pub mod bundle;
 pub mod containers;
+pub mod decode;
 pub mod exemption;
 pub mod image;
 pub mod keypair;

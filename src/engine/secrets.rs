@@ -13,8 +13,19 @@
 //! (a PEM body that is base64, a JWT header that decodes to JSON with `alg`, a password that is
 //! not a placeholder), so documentation templates and examples do not match.
 //!
+//! **Cost.** A value can be as large as the API server allows (1 MiB in a ConfigMap), so every
+//! detector reads it in one forward pass: each search starts where the previous match ended,
+//! a PEM body ends at the next run of dashes instead of being searched for an END line again,
+//! where a vendor prefix starts is checked before the token after it is measured, and a base64
+//! run is decoded once, from its first marker and at most [`BASE64_PEM_DECODE_MAX`] (8 KiB) of
+//! it: a PEM header and a few KiB of its body are enough to tell a private key. The whole value
+//! is read (a secret cannot hide behind padding); [`inspect`] returns how many bytes the
+//! detectors examined, which the tests hold to a small multiple of the value's length.
+//!
 //! Callers report *which* key holds *what kind* of secret ([`SecretKind::describe`]); nothing
 //! here returns or formats any part of a value.
+
+use std::cell::Cell;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -173,108 +184,262 @@ impl SecretKind {
 
 /// The first kind of secret found anywhere in `value`, if any.
 pub fn value_looks_secret(value: &str) -> Option<SecretKind> {
+    inspect(value).kind
+}
+
+/// What [`inspect`] found, and how many bytes it examined to find it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    pub kind: Option<SecretKind>,
+    /// Bytes read by every detector together, counted by [`Scan`]: the work done.
+    pub examined: usize,
+}
+
+/// Runs every detector over `value`, most specific first.
+pub fn inspect(value: &str) -> Inspection {
+    let scan = Scan::new(value.as_bytes());
     // A service account key file also holds a PEM key; name the more specific thing.
-    if has_gcp_service_account_key(value) {
+    let kind = if has_gcp_service_account_key(&scan) {
         Some(SecretKind::GcpServiceAccountKey)
-    } else if has_pem_private_key(value) || has_base64_pem_private_key(value) {
+    } else if has_pem_private_key(&scan) || has_base64_pem_private_key(&scan) {
         Some(SecretKind::PemPrivateKey)
-    } else if has_aws_access_key_id(value) {
+    } else if has_aws_access_key_id(&scan) {
         Some(SecretKind::AwsAccessKeyId)
-    } else if has_jwt(value) {
+    } else if has_jwt(&scan) {
         Some(SecretKind::Jwt)
-    } else if has_url_with_password(value) {
+    } else if has_url_with_password(&scan) {
         Some(SecretKind::UrlWithPassword)
     } else {
-        vendor_token(value).map(SecretKind::VendorToken)
+        vendor_token(&scan).map(SecretKind::VendorToken)
+    };
+    Inspection {
+        kind,
+        examined: scan.examined(),
     }
 }
 
+/// The bytes of one value as the detectors read them. Every read goes through these methods,
+/// which count the bytes they look at: a search never goes back over what it passed, so the
+/// count (and the time) stays a small multiple of the value's length.
+struct Scan<'a> {
+    bytes: &'a [u8],
+    examined: Cell<usize>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Scan {
+            bytes,
+            examined: Cell::new(0),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Bytes examined so far.
+    fn examined(&self) -> usize {
+        self.examined.get()
+    }
+
+    fn count(&self, bytes: usize) {
+        self.examined.set(self.examined.get() + bytes);
+    }
+
+    /// The byte at `at`, if any.
+    fn byte(&self, at: usize) -> Option<u8> {
+        self.count(1);
+        self.bytes.get(at).copied()
+    }
+
+    /// Where `needle` next occurs at or after `from`.
+    fn find(&self, from: usize, needle: &[u8]) -> Option<usize> {
+        self.find_before(from, self.bytes.len(), needle)
+    }
+
+    /// Where `needle` next occurs in `from..end` (entirely inside it).
+    fn find_before(&self, from: usize, end: usize, needle: &[u8]) -> Option<usize> {
+        let hay = self.bytes.get(from..end.min(self.bytes.len()))?;
+        match memchr::memmem::find(hay, needle) {
+            Some(i) => {
+                self.count(i + needle.len());
+                Some(from + i)
+            }
+            None => {
+                self.count(hay.len());
+                None
+            }
+        }
+    }
+
+    /// How many bytes from `from` on satisfy `pred`, counting at most `limit`.
+    fn run(&self, from: usize, limit: usize, pred: impl Fn(u8) -> bool) -> usize {
+        let rest = self.bytes.get(from..).unwrap_or_default();
+        let len = rest.iter().take(limit).take_while(|b| pred(**b)).count();
+        self.count(len + 1);
+        len
+    }
+
+    /// How many bytes right before `end` satisfy `pred`.
+    fn run_back(&self, end: usize, pred: impl Fn(u8) -> bool) -> usize {
+        let before = self.bytes.get(..end).unwrap_or_default();
+        let len = before.iter().rev().take_while(|b| pred(**b)).count();
+        self.count(len + 1);
+        len
+    }
+
+    /// The bytes in `range`, to decode or parse whole.
+    fn read(&self, range: std::ops::Range<usize>) -> &'a [u8] {
+        let bytes = self.bytes.get(range).unwrap_or_default();
+        self.count(bytes.len());
+        bytes
+    }
+}
+
+const PEM_BEGIN: &[u8] = b"-----BEGIN ";
+const PEM_DASHES: &[u8] = b"-----";
+/// Longer labels than any PEM type (`ENCRYPTED PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`) are not
+/// looked at: the search for a label's closing dashes stops here.
+const PEM_MAX_LABEL: usize = 40;
+/// How much of one base64 run that starts like a PEM block is decoded: the header and a few KiB
+/// of body are all the PEM detector needs to tell a private key, and a longer run is not
+/// decoded to its end.
+pub const BASE64_PEM_DECODE_MAX: usize = 8 * 1024;
+
 /// A PEM block labelled `... PRIVATE KEY` (RSA, EC, OPENSSH, ENCRYPTED, PGP ... BLOCK) whose
-/// body is real base64, not a placeholder such as `<your key here>`.
-fn has_pem_private_key(text: &str) -> bool {
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + "-----BEGIN ".len()..];
-        let Some(label_end) = after.find("-----") else {
-            return false;
+/// body is real base64, not a placeholder such as `<your key here>`. A body ends at the next
+/// run of five dashes (its END line, or the next block), so no byte is read twice.
+fn has_pem_private_key(scan: &Scan) -> bool {
+    let mut at = 0;
+    while let Some(start) = scan.find(at, PEM_BEGIN) {
+        let label_start = start + PEM_BEGIN.len();
+        let window = label_start + PEM_MAX_LABEL + PEM_DASHES.len();
+        let Some(label_end) = scan.find_before(label_start, window, PEM_DASHES) else {
+            at = label_start;
+            continue;
         };
-        let label = &after[..label_end];
-        let body = &after[label_end + "-----".len()..];
-        let body = body.find("-----END").map_or(body, |end| &body[..end]);
-        if label.len() <= 40
-            && (label.ends_with("PRIVATE KEY") || label.ends_with("PRIVATE KEY BLOCK"))
-            && looks_like_base64_body(body)
+        let label = scan.read(label_start..label_end);
+        let body_start = label_end + PEM_DASHES.len();
+        let body_end = scan.find(body_start, PEM_DASHES).unwrap_or(scan.len());
+        if (label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK"))
+            && looks_like_base64_body(scan.read(body_start..body_end))
         {
             return true;
         }
-        rest = &after[label_end + "-----".len()..];
+        at = body_end;
     }
     false
 }
 
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
+}
+
 /// A PEM private key encoded once more in base64, as kubeconfig files carry it in
-/// `client-key-data` (the base64 of `-----BEGIN` starts `LS0tLS1CRUdJT`).
-fn has_base64_pem_private_key(text: &str) -> bool {
+/// `client-key-data` (the base64 of `-----BEGIN` starts `LS0tLS1CRUdJT`). Each base64 run is
+/// decoded once, from its first marker and at most [`BASE64_PEM_DECODE_MAX`] bytes of it.
+fn has_base64_pem_private_key(scan: &Scan) -> bool {
     use base64::engine::general_purpose::STANDARD;
-    let bytes = text.as_bytes();
-    text.match_indices("LS0tLS1CRUdJT").any(|(i, _)| {
-        let len = bytes[i..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-            .count();
-        STANDARD
-            .decode(&text[i..i + len])
-            .is_ok_and(|raw| has_pem_private_key(&String::from_utf8_lossy(&raw)))
-    })
+    let mut at = 0;
+    while let Some(start) = scan.find(at, b"LS0tLS1CRUdJT") {
+        // The window is a whole number of base64 quanta, so a cut run still decodes.
+        let window = scan.run(start, BASE64_PEM_DECODE_MAX, is_base64);
+        if let Ok(raw) = STANDARD.decode(scan.read(start..start + window)) {
+            let inner = Scan::new(&raw);
+            let found = has_pem_private_key(&inner);
+            scan.count(inner.examined());
+            if found {
+                return true;
+            }
+        }
+        // Skip the rest of the run: a marker inside it is part of the same base64 text.
+        let rest = match window {
+            BASE64_PEM_DECODE_MAX => scan.run(start + window, usize::MAX, is_base64),
+            _ => 0,
+        };
+        at = start + window + rest;
+    }
+    false
 }
 
 /// At least 64 characters once line breaks (real or JSON-escaped) are gone, nearly all of them
 /// base64, with upper case, lower case and digits as random bytes give. PEM headers such as
 /// `Proc-Type: 4,ENCRYPTED` are tolerated.
-fn looks_like_base64_body(body: &str) -> bool {
-    let compact: String = body
-        .replace("\\n", "")
-        .replace("\\r", "")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
-    let b64 = compact.chars().filter(|c| is_b64(*c)).count();
-    compact.len() >= 64
-        && b64 * 100 >= compact.len() * 95
-        && compact.chars().any(|c| c.is_ascii_uppercase())
-        && compact.chars().any(|c| c.is_ascii_lowercase())
-        && compact.chars().any(|c| c.is_ascii_digit())
+fn looks_like_base64_body(body: &[u8]) -> bool {
+    let (mut total, mut b64) = (0usize, 0usize);
+    let (mut upper, mut lower, mut digit) = (false, false, false);
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        i += 1;
+        if b == b'\\' && matches!(body.get(i), Some(b'n' | b'r')) {
+            i += 1;
+            continue;
+        }
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        total += 1;
+        b64 += usize::from(is_base64(b));
+        upper |= b.is_ascii_uppercase();
+        lower |= b.is_ascii_lowercase();
+        digit |= b.is_ascii_digit();
+    }
+    total >= 64 && b64 * 100 >= total * 95 && upper && lower && digit
 }
 
 /// AWS access key ids: `AKIA` (long-term) or `ASIA` (temporary) and 16 upper-case letters or
 /// digits, standing alone. AWS's documentation key `AKIAIOSFODNN7EXAMPLE` and its kin end in
 /// `EXAMPLE` and do not count.
-fn has_aws_access_key_id(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    ["AKIA", "ASIA"].iter().any(|prefix| {
-        text.match_indices(prefix).any(|(i, _)| {
-            let Some(id) = bytes.get(i..i + 20) else {
+fn has_aws_access_key_id(scan: &Scan) -> bool {
+    [b"AKIA", b"ASIA"].iter().any(|prefix| {
+        let mut at = 0;
+        while let Some(i) = scan.find(at, *prefix) {
+            at = i + prefix.len();
+            let id = scan.read(i..i + 20);
+            if id.len() < 20 {
                 return false;
-            };
-            let alone_before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-            let alone_after = bytes.get(i + 20).is_none_or(|b| !b.is_ascii_alphanumeric());
-            alone_before
+            }
+            let alone_before =
+                i == 0 || scan.byte(i - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
+            let alone_after = scan.byte(i + 20).is_none_or(|b| !b.is_ascii_alphanumeric());
+            if alone_before
                 && alone_after
                 && id[4..]
                     .iter()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
                 && !id.ends_with(b"EXAMPLE")
-        })
+            {
+                return true;
+            }
+        }
+        false
     })
 }
 
 /// A GCP service account key file: `"type": "service_account"` and a `"private_key"` that
 /// holds a PEM key (a redacted `"private_key": ""` does not count).
-fn has_gcp_service_account_key(text: &str) -> bool {
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.contains("\"type\":\"service_account\"")
-        && compact.contains("\"private_key\":\"-----BEGIN")
+fn has_gcp_service_account_key(scan: &Scan) -> bool {
+    json_member(scan, b"\"type\"", b"\"service_account\"")
+        && json_member(scan, b"\"private_key\"", b"\"-----BEGIN")
+}
+
+/// Whether `key`, optional whitespace, `:`, optional whitespace and then `value` occur.
+fn json_member(scan: &Scan, key: &[u8], value: &[u8]) -> bool {
+    let space = |b: u8| b.is_ascii_whitespace();
+    let mut at = 0;
+    while let Some(i) = scan.find(at, key) {
+        at = i + key.len();
+        let colon = at + scan.run(at, usize::MAX, space);
+        if scan.byte(colon) != Some(b':') {
+            continue;
+        }
+        let start = colon + 1 + scan.run(colon + 1, usize::MAX, space);
+        if scan.read(start..start + value.len()) == value {
+            return true;
+        }
+    }
+    false
 }
 
 fn is_base64url(b: u8) -> bool {
@@ -283,69 +448,87 @@ fn is_base64url(b: u8) -> bool {
 
 /// A JWS-compact JWT: `header.payload.signature`, each base64url; the header and payload
 /// decode to JSON objects, the header names its `alg`, and the signature is not empty (an
-/// unsigned `alg: none` token grants nothing).
-fn has_jwt(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.match_indices("eyJ").any(|(i, _)| {
-        if i > 0 && (is_base64url(bytes[i - 1]) || bytes[i - 1] == b'.') {
-            return false;
+/// unsigned `alg: none` token grants nothing). Each run of token characters is read once.
+fn has_jwt(scan: &Scan) -> bool {
+    let token_byte = |b: u8| is_base64url(b) || b == b'.';
+    let mut at = 0;
+    while let Some(i) = scan.find(at, b"eyJ") {
+        // A marker inside a longer token was read with that token.
+        if i > 0 && scan.byte(i - 1).is_some_and(token_byte) {
+            at = i + 3;
+            continue;
         }
-        let len = bytes[i..]
-            .iter()
-            .take_while(|b| is_base64url(**b) || **b == b'.')
-            .count();
-        let token = text[i..i + len].trim_end_matches('.');
-        let parts: Vec<&str> = token.split('.').collect();
-        let [header, payload, signature] = parts.as_slice() else {
-            return false;
+        let len = scan.run(i, usize::MAX, token_byte);
+        at = i + len;
+        let token = scan.read(i..i + len);
+        let token = &token[..token.iter().rposition(|b| *b != b'.').map_or(0, |p| p + 1)];
+        let mut parts = token.split(|b| *b == b'.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
         };
-        let json = |segment: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
-            let raw = URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')).ok()?;
+        let json = |segment: &[u8]| -> Option<serde_json::Map<String, serde_json::Value>> {
+            let raw = URL_SAFE_NO_PAD.decode(segment).ok()?;
             match serde_json::from_slice(&raw).ok()? {
                 serde_json::Value::Object(map) => Some(map),
                 _ => None,
             }
         };
-        signature.len() >= 16
+        if signature.len() >= 16
             && json(header).is_some_and(|h| h.get("alg").is_some_and(|a| a.is_string()))
             && json(payload).is_some()
-    })
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// `scheme://user:password@host` where the password is real: not empty (`user:@host`) and not
 /// a placeholder (`${DB_PASSWORD}`, `$(PASS)`, `{{ .password }}`, `<password>`, `****`,
 /// or the word `password` itself, as documentation writes it).
-fn has_url_with_password(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.match_indices("://").any(|(i, _)| {
-        let scheme_len = bytes[..i]
-            .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'))
-            .count();
-        if scheme_len < 2 || !bytes[i - scheme_len].is_ascii_alphabetic() {
-            return false;
+fn has_url_with_password(scan: &Scan) -> bool {
+    let scheme_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-');
+    // An authority ends where the path, query, fragment or the surrounding text starts; the
+    // next `://` starts with `/`, so no authority is read twice.
+    let authority_byte = |b: u8| {
+        !(b.is_ascii_whitespace()
+            || matches!(
+                b,
+                b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`' | b'\\'
+            ))
+    };
+    let mut at = 0;
+    while let Some(i) = scan.find(at, b"://") {
+        at = i + 3;
+        let scheme_len = scan.run_back(i, scheme_byte);
+        if scheme_len < 2
+            || !scan
+                .byte(i - scheme_len)
+                .is_some_and(|b| b.is_ascii_alphabetic())
+        {
+            continue;
         }
-        let rest = &text[i + 3..];
-        let end = rest
-            .find(|c: char| {
-                c.is_whitespace()
-                    || matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | '\\')
-            })
-            .unwrap_or(rest.len());
-        let authority = &rest[..end];
-        let Some((userinfo, host)) = authority.rsplit_once('@') else {
-            return false;
+        let len = scan.run(at, usize::MAX, authority_byte);
+        let authority = scan.read(at..at + len);
+        let Some(split) = authority.iter().rposition(|b| *b == b'@') else {
+            continue;
         };
-        let Some((_, password)) = userinfo.split_once(':') else {
-            return false;
+        let (userinfo, host) = (&authority[..split], &authority[split + 1..]);
+        let Some(colon) = userinfo.iter().position(|b| *b == b':') else {
+            continue;
         };
-        !host.is_empty() && !password.is_empty() && !is_placeholder_password(password)
-    })
+        let password = &userinfo[colon + 1..];
+        if !host.is_empty() && !password.is_empty() && !is_placeholder_password(password) {
+            return true;
+        }
+    }
+    false
 }
 
-fn is_placeholder_password(password: &str) -> bool {
-    let p = password.to_ascii_lowercase();
+fn is_placeholder_password(password: &[u8]) -> bool {
+    let p = String::from_utf8_lossy(password).to_ascii_lowercase();
     p.contains("${")
         || p.contains("$(")
         || p.contains("{{")
@@ -374,19 +557,24 @@ const VENDOR_TOKENS: &[(&str, &str, usize)] = &[
     ("rk_live_", "Stripe", 24),
 ];
 
-fn vendor_token(text: &str) -> Option<&'static str> {
-    let bytes = text.as_bytes();
+/// A vendor's prefix that starts a token (nothing token-like right before it) and is followed
+/// by at least the vendor's minimum of token characters. Where a prefix starts is checked
+/// before anything after it is read, and no more than the minimum is counted.
+fn vendor_token(scan: &Scan) -> Option<&'static str> {
     VENDOR_TOKENS.iter().find_map(|(prefix, vendor, min)| {
-        text.match_indices(prefix)
-            .any(|(i, _)| {
-                let alone_before = i == 0 || !is_base64url(bytes[i - 1]);
-                let body = bytes[i + prefix.len()..]
-                    .iter()
-                    .take_while(|b| is_base64url(**b))
-                    .count();
-                alone_before && body >= *min
-            })
-            .then_some(*vendor)
+        let mut at = 0;
+        while let Some(i) = scan.find(at, prefix.as_bytes()) {
+            at = i + prefix.len();
+            if i > 0 && scan.byte(i - 1).is_some_and(is_base64url) {
+                continue;
+            }
+            let body = scan.run(at, *min, is_base64url);
+            if body >= *min {
+                return Some(*vendor);
+            }
+            at += body;
+        }
+        None
     })
 }
 
@@ -531,6 +719,127 @@ mod tests {
         ] {
             assert_eq!(value_looks_secret(value), None, "{value}");
         }
+    }
+
+    type Detector = fn(&Scan) -> bool;
+
+    /// Each detector with the inputs that cost it most: its trigger repeated so that it never
+    /// completes a secret (the values that took quadratic time before each search started
+    /// where the previous one ended).
+    fn worst_cases() -> Vec<(&'static str, Detector, &'static str)> {
+        vec![
+            (
+                "pem",
+                has_pem_private_key,
+                "-----BEGIN RSA PRIVATE KEY-----",
+            ),
+            ("pem", has_pem_private_key, "-----BEGIN "),
+            (
+                "pem",
+                has_pem_private_key,
+                "-----BEGIN AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+            (
+                "pem",
+                has_pem_private_key,
+                "-----BEGIN X PRIVATE KEY-----a1B2\\n",
+            ),
+            ("base64 pem", has_base64_pem_private_key, "LS0tLS1CRUdJT"),
+            // Short runs that each decode to a key header without a body.
+            (
+                "base64 pem",
+                has_base64_pem_private_key,
+                "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ== ",
+            ),
+            ("aws", has_aws_access_key_id, "AKIA"),
+            ("aws", has_aws_access_key_id, " ASIAAAAAAAAAAAAAAAAA0x"),
+            ("gcp", has_gcp_service_account_key, "\"type\": "),
+            (
+                "gcp",
+                has_gcp_service_account_key,
+                "\"private_key\"   :  \"-",
+            ),
+            ("jwt", has_jwt, "eyJ."),
+            ("jwt", has_jwt, " eyJ"),
+            (
+                "jwt",
+                has_jwt,
+                " eyJhbGciOiJIUzI1NiJ9.eyJ9.c2lnbmF0dXJlLWxvbmctZW5vdWdo",
+            ),
+            ("url", has_url_with_password, "db://user:${PASSWORD}@"),
+            ("url", has_url_with_password, "scheme://"),
+            ("url", has_url_with_password, "://"),
+            ("vendor", |s| vendor_token(s).is_some(), "ghp_"),
+            ("vendor", |s| vendor_token(s).is_some(), " ghp_abc"),
+            ("vendor", |s| vendor_token(s).is_some(), "xoxb-xoxp-"),
+        ]
+    }
+
+    fn work(detector: Detector, value: &str) -> usize {
+        let scan = Scan::new(value.as_bytes());
+        assert!(!detector(&scan), "no secret in a repeated trigger");
+        scan.examined()
+    }
+
+    #[test]
+    fn each_detector_does_linear_work_on_its_worst_input() {
+        const SMALL: usize = 16 << 10;
+        for (name, detector, unit) in worst_cases() {
+            // `x` first, so that no trigger starts the value on its own.
+            let small = format!("x{}", unit.repeat(SMALL / unit.len()));
+            let large = format!("x{}", unit.repeat(4 * SMALL / unit.len()));
+            let (a, b) = (work(detector, &small), work(detector, &large));
+            // Four times the bytes cost about four times the work; quadratic work would be
+            // sixteen times.
+            assert!(
+                b <= a * 4 + a / 4,
+                "{name} on {unit:?}: {a} bytes examined for {} bytes, {b} for {}",
+                small.len(),
+                large.len()
+            );
+            assert!(
+                // The vendor detector searches once for each of its 13 prefixes.
+                b <= 16 * large.len(),
+                "{name} on {unit:?}: {b} bytes examined for {}",
+                large.len()
+            );
+        }
+    }
+
+    #[test]
+    fn all_detectors_together_read_a_value_a_bounded_number_of_times() {
+        for (_, _, unit) in worst_cases() {
+            let value = format!("x{}", unit.repeat((256 << 10) / unit.len()));
+            let inspection = inspect(&value);
+            assert_eq!(inspection.kind, None, "{unit:?}");
+            assert!(
+                inspection.examined <= 32 * value.len(),
+                "{unit:?}: {} bytes examined for {}",
+                inspection.examined,
+                value.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_base64_run_is_decoded_only_at_its_start() {
+        use base64::engine::general_purpose::STANDARD;
+        // A megabyte-long key, base64-encoded once more: found from the start of its run,
+        // without decoding the whole run.
+        let line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7o4qne60TB3wo\n";
+        let key = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}-----END PRIVATE KEY-----\n",
+            line.repeat((1 << 20) / line.len())
+        );
+        let value = format!("client-key-data: {}", STANDARD.encode(&key));
+        let inspection = inspect(&value);
+        assert_eq!(inspection.kind, Some(SecretKind::PemPrivateKey));
+        assert!(
+            inspection.examined < 4 * value.len(),
+            "{} bytes examined for {}",
+            inspection.examined,
+            value.len()
+        );
     }
 
     #[test]

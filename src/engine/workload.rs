@@ -17,6 +17,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::decode::DecodeError;
+
 /// Every kind bulwark decodes, matched on its full group/version/kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -339,6 +341,18 @@ impl Object {
         let object = Object::deserialize_kind(kind, &mut de)?;
         de.end()?;
         Ok(object)
+    }
+
+    /// Decodes JSON text as `kind`; when it does not decode, says where and why without any of
+    /// its values (see [`super::decode`]).
+    pub fn decode_json(kind: Kind, json: &str) -> Result<Object, DecodeError> {
+        Object::from_json_str(kind, json).map_err(|_| super::decode::explain_json(kind, json))
+    }
+
+    /// Decodes a parsed JSON value as `kind`, or says where and why not, as
+    /// [`Object::decode_json`] does.
+    pub fn decode_value(kind: Kind, value: &serde_json::Value) -> Result<Object, DecodeError> {
+        Object::deserialize_kind(kind, value).map_err(|_| super::decode::explain_value(kind, value))
     }
 
     /// Decodes an already-parsed JSON value as `kind`.
@@ -797,9 +811,9 @@ impl Object {
     pub fn from_other_version(
         other: &OtherVersion,
         value: serde_json::Value,
-    ) -> Option<Result<Object, serde_json::Error>> {
+    ) -> Option<Result<Object, DecodeError>> {
         let kind = other.reads_as?;
-        Some(Object::from_value(kind, upgrade(other, value)))
+        Some(Object::decode_value(kind, &upgrade(other, value)))
     }
 }
 
@@ -980,39 +994,6 @@ fn upgrade_hpa_v2beta1(value: &mut serde_json::Value) {
             source.insert("metric".into(), m);
         }
     }
-}
-
-/// Removes the offending value from serde messages such as
-/// `invalid type: string "hunter2", expected i32`, keeping only its type, and hides base64
-/// decoder details (they quote bytes of the input).
-pub fn redact_values(message: &str) -> String {
-    let lower = message.to_ascii_lowercase();
-    if lower.contains("invalid symbol")
-        || lower.contains("invalid byte")
-        || lower.contains("invalid last symbol")
-        || lower.contains("invalid padding")
-    {
-        return "invalid base64".to_string();
-    }
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(start) = message.find(prefix) {
-            let after = start + prefix.len();
-            let rest = &message[after..];
-            if let Some(end) = rest.find(", expected") {
-                let what = rest[..end].split_whitespace().next().unwrap_or("value");
-                return format!("{}{what}{}", &message[..after], &rest[end..]);
-            }
-        }
-    }
-    message.to_string()
-}
-
-/// The message for an object that does not decode as its kind, without any of its values.
-pub fn decode_error(api_version: &str, kind: &str, error: &serde_json::Error) -> String {
-    format!(
-        "cannot decode the {api_version} {kind}: {}",
-        redact_values(&error.to_string())
-    )
 }
 
 #[cfg(test)]

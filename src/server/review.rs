@@ -18,7 +18,6 @@ use base64::Engine as _;
 
 use crate::engine::admission::{self, Decision, Judged, Review, Target, admit};
 use crate::engine::exemption::Exempted;
-use crate::engine::workload::redact_values;
 use crate::engine::{Action, Context, Finding, Kind, Mode, Object, Origin, Policy, RuleClass};
 
 /// The review versions the API server may send.
@@ -219,7 +218,7 @@ pub fn answer(
     let request: Request = serde_json::from_str(raw_request.get()).map_err(|e| {
         ProtocolError(format!(
             "the AdmissionReview request is malformed: {}",
-            plain_json_error(&e)
+            request_error(raw_request.get(), &e)
         ))
     })?;
     if request.uid.is_empty() {
@@ -686,51 +685,45 @@ fn name_of(object: &Object) -> Option<String> {
 }
 
 /// Decodes the request's object as its kind. The error names the kind, the field path and what
-/// was wrong, but never a value: the object may be a Secret.
+/// was wrong, but never a value: the object may be a Secret (see `engine::decode`).
 pub fn decode_object(kind: Kind, raw: &RawValue) -> Result<Object, String> {
-    match Object::from_json_str(kind, raw.get()) {
-        Ok(object) => Ok(object),
-        Err(_) => {
-            // Decode again, slowly, only to say where it failed.
-            let mut de = serde_json::Deserializer::from_str(raw.get());
-            let path_err = match kind_path_error(kind, &mut de) {
-                Some(e) => e,
-                None => "the object does not match its schema".to_string(),
-            };
-            Err(format!(
-                "cannot decode the {} {}: {path_err}",
-                kind.api_version(),
-                kind.name()
-            ))
-        }
-    }
+    Object::decode_json(kind, raw.get()).map_err(|e| e.message(&kind.api_version(), kind.name()))
 }
 
-fn kind_path_error(
-    kind: Kind,
-    de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
-) -> Option<String> {
-    let mut track = serde_path_to_error::Track::new();
-    let wrapped = serde_path_to_error::Deserializer::new(&mut *de, &mut track);
-    let result = Object::deserialize_kind(kind, wrapped);
-    match result {
-        Ok(_) => None,
-        Err(e) => {
-            let path = track.path().to_string();
-            Some(format!(
-                "at `{path}`: {}",
-                redact_values(&plain_json_error(&e))
-            ))
-        }
-    }
-}
-
-/// serde's message without its position suffix (line/column of the embedded object mean
-/// little to a user).
+/// What is wrong with a body that is not a usable review, from the JSON error's category and
+/// position only: serde's own message may quote a value of the body. A missing field is named,
+/// since serde's wording for it holds only the schema's field name.
 fn plain_json_error(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.find(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax => format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+        Category::Eof => "the JSON ends too early".to_string(),
+        Category::Io => "it could not be read".to_string(),
+        Category::Data => {
+            let text = e.to_string();
+            let field = text
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(field, _)| field)
+                .filter(|f| {
+                    f.len() <= 64 && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            match field {
+                Some(field) => format!("missing field `{field}`"),
+                None => "a field has the wrong type or value".to_string(),
+            }
+        }
+    }
+}
+
+/// Where in the request a decode failed, for protocol errors (`at `operation`: ...`).
+fn request_error(raw: &str, e: &serde_json::Error) -> String {
+    let mut track = serde_path_to_error::Track::new();
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let wrapped = serde_path_to_error::Deserializer::new(&mut de, &mut track);
+    let _ = Request::deserialize(wrapped);
+    match crate::engine::decode::show_path(&track.path()).as_str() {
+        "" => plain_json_error(e),
+        path => format!("at `{path}`: {}", plain_json_error(e)),
     }
 }

@@ -1,6 +1,8 @@
 //! `config-rollout-checksum`: a pod template that takes env from a ConfigMap of the same bundle
 //! carries a `checksum/*` annotation, so a config change rolls the pods.
 
+use std::collections::HashSet;
+
 use crate::engine::containers::{ContainerSet, containers};
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
@@ -26,7 +28,10 @@ impl Rule for ConfigRolloutChecksum {
         let (Some(view), Some(pod)) = (ctx.namespace_view(object), object.pod()) else {
             return;
         };
+        // In first-seen order for the message; the set keeps the check linear in the number
+        // of references.
         let mut names: Vec<&str> = Vec::new();
+        let mut seen = HashSet::new();
         for c in containers(&pod, ContainerSet::AppAndInit) {
             let from_env = c.env().iter().filter_map(|e| {
                 let r = e.value_from.as_ref()?.config_map_key_ref.as_ref()?;
@@ -39,7 +44,7 @@ impl Rule for ConfigRolloutChecksum {
             for name in from_env.chain(from_env_from) {
                 // An immutable ConfigMap changes by getting a new name, which rolls the pods.
                 let bundled = view.config_map(name).is_some_and(|cm| !cm.immutable);
-                if bundled && !names.contains(&name) {
+                if bundled && seen.insert(name) {
                     names.push(name);
                 }
             }

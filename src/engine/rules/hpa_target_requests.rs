@@ -1,6 +1,9 @@
 //! `hpa-target-requests`: an HPA that scales on resource utilization targets pods that request
 //! that resource.
 
+use std::collections::{HashMap, HashSet};
+
+use crate::engine::bundle::{ContainerRequests, list_some};
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -19,6 +22,9 @@ pub static SPEC: RuleSpec = RuleSpec {
 };
 
 struct HpaTargetRequests;
+
+/// A message names this many containers, then counts the rest.
+const NAMES_SHOWN: usize = 10;
 
 /// A metric that needs requests: a resource, its field, and the one container it is about.
 struct Needs {
@@ -40,6 +46,7 @@ impl Rule for HpaTargetRequests {
         let Some(workload) = view.workload_by_kind_name(&target.kind, &target.name) else {
             return;
         };
+        let all: Vec<&ContainerRequests> = workload.containers.iter().collect();
         let utilization =
             |t: &k8s_openapi::api::autoscaling::v2::MetricTarget| t.type_ == "Utilization";
         let needs: Vec<Needs> = match spec.metrics.as_deref() {
@@ -72,24 +79,37 @@ impl Rule for HpaTargetRequests {
                 })
                 .collect(),
         };
+        // Containers by name, so a per-container metric looks its container up; and each
+        // (resource, container) asked about once, however many metrics repeat it.
+        let mut by_name: HashMap<&str, Vec<&ContainerRequests>> = HashMap::new();
+        for c in &workload.containers {
+            by_name.entry(c.name.as_str()).or_default().push(c);
+        }
+        let mut asked = HashSet::new();
         for need in needs {
-            let missing: Vec<&str> = workload
-                .containers
-                .iter()
-                .filter(|c| need.container.as_ref().is_none_or(|n| *n == c.name))
-                .filter(|c| !c.requests(&need.resource))
-                .map(|c| c.name.as_str())
-                .collect();
-            if missing.is_empty() {
+            if !asked.insert((need.resource.clone(), need.container.clone())) {
                 continue;
             }
+            let candidates: &[&ContainerRequests] = match &need.container {
+                Some(name) => by_name.get(name.as_str()).map_or(&[], Vec::as_slice),
+                None => &all,
+            };
+            let mut lacking = candidates
+                .iter()
+                .filter(|c| !c.requests(&need.resource))
+                .map(|c| c.name.clone())
+                .peekable();
+            if lacking.peek().is_none() {
+                continue;
+            }
+            let missing = list_some(lacking, NAMES_SHOWN);
             out.push(Finding::new(
                 ID,
                 need.field,
                 format!(
                     "scales on {} utilization, but container {} of {} {} requests no {}; without a request the HPA cannot compute utilization and does nothing; set resources.requests.{}",
                     need.resource,
-                    missing.join(", "),
+                    missing,
                     workload.kind.name(),
                     workload.name,
                     need.resource,
@@ -146,5 +166,27 @@ mod tests {
         assert!(run_bundle(ID, &[mk_hpa("web", "web", average_value), cpu_only()], 0).is_empty());
         let bare = mk_deployment(3, one(json!({})));
         assert!(run_bundle(ID, &[mk_hpa("web", "api", json!({})), bare], 0).is_empty());
+    }
+
+    /// An HPA with `n` cpu-utilization metrics on a Deployment of `n` containers that request
+    /// nothing, and the bytes of what the rule says about it.
+    fn said_about_wide(n: usize) -> usize {
+        let metric = json!({"type": "Resource", "resource": {"name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": 70}}});
+        let containers: Vec<_> = (0..n)
+            .map(|i| json!({"name": format!("c{i}"), "image": "shop/web:1.0"}))
+            .collect();
+        let hpa = mk_hpa("web", "web", json!({"metrics": vec![metric; n]}));
+        let deployment = mk_deployment(3, json!({"containers": containers}));
+        let found = run_bundle(ID, &[hpa, deployment], 0);
+        assert_eq!(found.len(), 1, "a metric repeated is judged once");
+        found.iter().map(|f| f.message.len()).sum()
+    }
+
+    #[test]
+    fn many_metrics_on_many_containers_say_a_bounded_amount() {
+        // Every metric listing every container grew as metrics x containers.
+        let (small, large) = (said_about_wide(100), said_about_wide(400));
+        assert!(large <= small + 16, "{small} bytes, then {large}");
     }
 }

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::networking::v1::IngressServiceBackend;
 
-use crate::engine::bundle::NamespaceView;
+use crate::engine::bundle::{NamespaceView, list_some};
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -22,6 +22,9 @@ pub static SPEC: RuleSpec = RuleSpec {
 };
 
 struct IngressBackendExists;
+
+/// A message lists this many of a Service's ports, then counts the rest.
+const PORTS_SHOWN: usize = 10;
 
 fn judge(
     backend: &IngressServiceBackend,
@@ -46,28 +49,18 @@ fn judge(
     };
     let Some(port) = &backend.port else { return };
     let (found, wanted) = match (&port.name, port.number) {
-        (Some(name), _) => (
-            service
-                .ports
-                .iter()
-                .any(|p| p.name.as_deref() == Some(name.as_str())),
-            name.clone(),
-        ),
-        (None, Some(number)) => (
-            service.ports.iter().any(|p| p.port == number),
-            number.to_string(),
-        ),
+        (Some(name), _) => (service.index.has_name(name), name.clone()),
+        (None, Some(number)) => (service.index.has_number(number), number.to_string()),
         (None, None) => return,
     };
     if !found {
-        let ports: Vec<String> = service
-            .ports
-            .iter()
-            .map(|p| match &p.name {
+        let ports = list_some(
+            service.ports.iter().map(|p| match &p.name {
                 Some(name) => format!("{}/{name}", p.port),
                 None => p.port.to_string(),
-            })
-            .collect();
+            }),
+            PORTS_SHOWN,
+        );
         out.push(Finding::new(
             ID,
             format!("{field}.port"),
@@ -77,7 +70,7 @@ fn judge(
                 if ports.is_empty() {
                     "none".to_string()
                 } else {
-                    ports.join(", ")
+                    ports
                 }
             ),
         ));
@@ -186,5 +179,35 @@ mod tests {
         let ingress = mk_ingress(json!({"name": "api", "port": {"number": 80}}));
         assert!(run_bundle(ID, std::slice::from_ref(&ingress), 0).is_empty());
         assert!(run_manifest(ID, &ingress, "networking.k8s.io/v1").is_empty());
+    }
+
+    /// An Ingress of `n` paths to ports that a Service of `n` ports lacks, and the bytes of
+    /// what the rule says about it.
+    fn said_about_wide(n: usize) -> usize {
+        let paths: Vec<_> = (0..n)
+            .map(|i| {
+                json!({"path": format!("/p{i}"), "pathType": "Prefix",
+                "backend": {"service": {"name": "web", "port": {"number": 20000 + i}}}})
+            })
+            .collect();
+        let ports: Vec<_> = (0..n).map(|i| json!({"port": 1000 + i})).collect();
+        let ingress = object(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "shop", "namespace": "shop"},
+            "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": paths}}]}}),
+        );
+        let service = mk_service("web", json!({"app": "web"}), json!(ports));
+        let found = run_bundle(ID, &[ingress, service], 0);
+        assert_eq!(found.len(), n);
+        found.iter().map(|f| f.message.len()).sum()
+    }
+
+    #[test]
+    fn many_paths_against_many_ports_say_a_linear_amount() {
+        let (small, large) = (said_about_wide(100), said_about_wide(400));
+        assert!(
+            large <= small * 4 + small / 4,
+            "{small} bytes, then {large}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! `ingress-tls`: every host an Ingress routes is covered by one of its `tls[].hosts`
 //! (a wildcard `*.example.com` covers exactly one label: `shop.example.com`).
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
+
+use k8s_openapi::api::networking::v1::IngressSpec;
 
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
@@ -22,18 +24,67 @@ pub static SPEC: RuleSpec = RuleSpec {
 
 struct IngressTls;
 
-/// Whether a TLS host (maybe a wildcard) covers a rule's host, as TLS name matching does.
-fn covers(tls_host: &str, host: &str) -> bool {
-    let (tls_host, host) = (tls_host.to_ascii_lowercase(), host.to_ascii_lowercase());
-    if tls_host == host {
-        return true;
+/// The TLS hosts of an Ingress, each lower-cased once: exact names, and the domain each
+/// wildcard covers one label of (`example.com` for `*.example.com`). A rule host is then
+/// judged by two set lookups, whatever the number of TLS hosts.
+struct TlsHosts {
+    exact: HashSet<String>,
+    wildcard_domains: HashSet<String>,
+}
+
+impl TlsHosts {
+    fn new<'a>(hosts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut tls = TlsHosts {
+            exact: HashSet::new(),
+            wildcard_domains: HashSet::new(),
+        };
+        for host in hosts {
+            let host = host.to_ascii_lowercase();
+            if let Some(domain) = host.strip_prefix("*.") {
+                tls.wildcard_domains.insert(domain.to_string());
+            }
+            tls.exact.insert(host);
+        }
+        tls
     }
-    let Some(domain) = tls_host.strip_prefix("*.") else {
-        return false;
-    };
-    host.strip_suffix(domain)
-        .and_then(|rest| rest.strip_suffix('.'))
-        .is_some_and(|label| !label.is_empty() && !label.contains('.') && label != "*")
+
+    /// Whether a lower-cased host is served with TLS: named exactly, or one label (not `*`)
+    /// under a wildcard's domain. Adds the set lookups it made to `lookups`.
+    fn covers(&self, host: &str, lookups: &mut usize) -> bool {
+        *lookups += 1;
+        if self.exact.contains(host) {
+            return true;
+        }
+        host.split_once('.').is_some_and(|(label, domain)| {
+            *lookups += 1;
+            !label.is_empty() && label != "*" && self.wildcard_domains.contains(domain)
+        })
+    }
+}
+
+/// The rules whose host no TLS host covers, each host once (by index and host as written),
+/// and the work it took: hosts lower-cased and set lookups made.
+fn uncovered(spec: &IngressSpec) -> (Vec<(usize, &str)>, usize) {
+    let tls_hosts = spec
+        .tls
+        .iter()
+        .flatten()
+        .flat_map(|t| t.hosts.iter().flatten())
+        .map(String::as_str);
+    let mut lookups = 0;
+    let tls = TlsHosts::new(tls_hosts.inspect(|_| lookups += 1));
+    let mut reported = HashSet::new();
+    let mut found = Vec::new();
+    for (i, rule) in spec.rules.iter().flatten().enumerate() {
+        let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        lookups += 1;
+        if !tls.covers(&host.to_ascii_lowercase(), &mut lookups) && reported.insert(host) {
+            found.push((i, host));
+        }
+    }
+    (found, lookups)
 }
 
 impl Rule for IngressTls {
@@ -44,22 +95,7 @@ impl Rule for IngressTls {
         let Some(spec) = ingress.spec.as_ref() else {
             return;
         };
-        let tls_hosts: Vec<&str> = spec
-            .tls
-            .iter()
-            .flatten()
-            .flat_map(|t| t.hosts.iter().flatten())
-            .map(String::as_str)
-            .collect();
-        let mut reported = BTreeSet::new();
-        for (i, rule) in spec.rules.iter().flatten().enumerate() {
-            // A rule without a host matches every host; there is no name to cover.
-            let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) else {
-                continue;
-            };
-            if tls_hosts.iter().any(|t| covers(t, host)) || !reported.insert(host) {
-                continue;
-            }
+        for (i, host) in uncovered(spec).0 {
             out.push(Finding::new(
                 ID,
                 format!("spec.rules[{i}].host"),
@@ -77,15 +113,41 @@ mod tests {
     use crate::engine::rules::testing::*;
     use serde_json::json;
 
+    fn covers(tls_host: &str, host: &str) -> bool {
+        TlsHosts::new([tls_host]).covers(&host.to_ascii_lowercase(), &mut 0)
+    }
+
     #[test]
     fn wildcards_cover_exactly_one_label() {
         assert!(covers("shop.example.com", "SHOP.example.com"));
+        assert!(covers("SHOP.example.com", "shop.example.com"));
         assert!(covers("*.example.com", "shop.example.com"));
+        assert!(covers("*.EXAMPLE.com", "Shop.example.COM"));
         assert!(covers("*.example.com", "*.example.com"));
         assert!(!covers("*.example.com", "example.com"));
         assert!(!covers("*.example.com", "a.b.example.com"));
         assert!(!covers("*.example.com", "shopexample.com"));
+        assert!(!covers("*.example.com", ".example.com"));
         assert!(!covers("example.com", "shop.example.com"));
+    }
+
+    /// An Ingress of `n` rule hosts and `2n` TLS hosts, none covering another.
+    fn mk_wide_ingress(n: usize) -> IngressSpec {
+        let rules: Vec<_> = (0..n)
+            .map(|i| json!({"host": format!("h{i}.shop.example")}))
+            .collect();
+        let hosts: Vec<_> = (0..2 * n).map(|i| format!("*.t{i}.example")).collect();
+        serde_json::from_value(json!({"rules": rules, "tls": [{"hosts": hosts}]})).expect("spec")
+    }
+
+    #[test]
+    fn hosts_are_matched_in_linear_work() {
+        let (small, large) = (mk_wide_ingress(1_000), mk_wide_ingress(4_000));
+        let ((a_hosts, a), (b_hosts, b)) = (uncovered(&small), uncovered(&large));
+        assert_eq!((a_hosts.len(), b_hosts.len()), (1_000, 4_000));
+        // Each host lower-cased once and each rule host looked up twice: four times the hosts,
+        // four times the work (every rule host against every TLS host would be sixteen times).
+        assert_eq!((a, b), (5_000, 20_000));
     }
 
     #[test]

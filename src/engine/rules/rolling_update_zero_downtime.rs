@@ -22,7 +22,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 
 struct RollingUpdateZeroDowntime;
 
-/// Whether an absolute-or-percent value is zero (`0`, `"0"`, `"0%"`).
+/// Whether an absolute-or-percent value is zero as written (`0`, `"0"`, `"0%"`).
 fn is_zero(value: &IntOrString) -> bool {
     match value {
         IntOrString::Int(n) => *n == 0,
@@ -41,12 +41,39 @@ fn show(value: &IntOrString) -> String {
     }
 }
 
+/// A number of pods from an absolute-or-percent value of `replicas`, as the Deployment
+/// controller resolves it (`GetScaledValueFromIntOrPercent`): a percentage rounds up for
+/// `maxSurge` and down for `maxUnavailable`. `None` for what the API server would reject.
+fn scaled(value: &IntOrString, replicas: i32, round_up: bool) -> Option<i64> {
+    match value {
+        IntOrString::Int(n) => Some(i64::from(*n)),
+        IntOrString::String(s) => {
+            let pct: i64 = s.strip_suffix('%')?.parse().ok()?;
+            let share = pct.checked_mul(i64::from(replicas))?;
+            Some(if round_up {
+                share.div_euclid(100) + i64::from(share.rem_euclid(100) != 0)
+            } else {
+                share.div_euclid(100)
+            })
+        }
+    }
+}
+
+fn pods(n: i64) -> String {
+    if n == 1 {
+        "1 pod".to_string()
+    } else {
+        format!("{n} pods")
+    }
+}
+
 impl Rule for RollingUpdateZeroDowntime {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
         let Object::Deployment(deployment) = object else {
             return;
         };
-        let strategy = deployment.spec.as_ref().and_then(|s| s.strategy.as_ref());
+        let spec = deployment.spec.as_ref();
+        let strategy = spec.and_then(|s| s.strategy.as_ref());
         if strategy
             .and_then(|s| s.type_.as_deref())
             .is_some_and(|t| t != "RollingUpdate")
@@ -55,29 +82,65 @@ impl Rule for RollingUpdateZeroDowntime {
         }
         let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
         let default = IntOrString::String("25%".into());
-        let unavailable = rolling
-            .and_then(|r| r.max_unavailable.as_ref())
-            .unwrap_or(&default);
-        let surge = rolling
-            .and_then(|r| r.max_surge.as_ref())
-            .unwrap_or(&default);
+        let written = |v: Option<&IntOrString>| match v {
+            Some(v) => (v.clone(), ""),
+            None => (default.clone(), " (the default)"),
+        };
+        let (unavailable, unavailable_note) =
+            written(rolling.and_then(|r| r.max_unavailable.as_ref()));
+        let (surge, surge_note) = written(rolling.and_then(|r| r.max_surge.as_ref()));
         let field = "spec.strategy.rollingUpdate";
-        if is_zero(unavailable) && is_zero(surge) {
+        if is_zero(&unavailable) && is_zero(&surge) {
             out.push(Finding::new(ID, field, "maxSurge and maxUnavailable are both 0, which deadlocks the rollout; set maxSurge: 1 and maxUnavailable: 0"));
             return;
         }
-        if !is_zero(unavailable) {
+        // The count the percentages resolve against: the replicas, or the most an HPA that
+        // scales the Deployment may reach.
+        let hpa_max = ctx
+            .hpas_scaling(object)
+            .iter()
+            .map(|h| h.max_replicas)
+            .max();
+        let (replicas, of) = match hpa_max {
+            Some(max) => (max, format!("the {max} replicas its HPA may scale to")),
+            None => {
+                let r = object.replicas().unwrap_or(1);
+                (
+                    r,
+                    if r == 1 {
+                        "1 replica".to_string()
+                    } else {
+                        format!("{r} replicas")
+                    },
+                )
+            }
+        };
+        let (Some(surge_pods), Some(unavailable_pods)) = (
+            scaled(&surge, replicas, true),
+            scaled(&unavailable, replicas, false),
+        ) else {
+            return;
+        };
+        if unavailable_pods > 0 {
             out.push(Finding::new(
                 ID,
                 format!("{field}.maxUnavailable"),
-                format!("maxUnavailable is {}, so a rollout takes pods out of service; set maxUnavailable: 0 and maxSurge: 1", show(unavailable)),
+                format!(
+                    "maxUnavailable {}{unavailable_note} of {of} is {}, so a rollout takes {} out of service at once; set maxUnavailable: 0 and maxSurge: 1",
+                    show(&unavailable),
+                    pods(unavailable_pods),
+                    pods(unavailable_pods)
+                ),
             ));
-        }
-        if is_zero(surge) {
+        } else if surge_pods <= 0 {
+            // Neither resolves to a pod: the controller then takes one pod out at a time.
             out.push(Finding::new(
                 ID,
                 format!("{field}.maxSurge"),
-                "maxSurge is 0; set maxSurge: 1 so a new pod starts before an old one stops",
+                format!(
+                    "maxSurge {}{surge_note} of {of} is 0 pods and maxUnavailable is 0, so the controller takes 1 pod out of service at a time; set maxSurge: 1 so a new pod starts before an old one stops",
+                    show(&surge)
+                ),
             ));
         }
     }
@@ -96,27 +159,80 @@ mod tests {
         )
     }
 
+    fn with_replicas(replicas: i32, rolling: serde_json::Value) -> Object {
+        let mut d = mk_deployment(replicas, one(json!({})));
+        if let Object::Deployment(d) = &mut d
+            && let Some(spec) = d.spec.as_mut()
+        {
+            spec.strategy =
+                serde_json::from_value(json!({"type": "RollingUpdate", "rollingUpdate": rolling}))
+                    .expect("strategy");
+        }
+        d
+    }
+
     #[test]
-    fn flags_defaults_percentages_and_a_deadlock() {
+    fn the_default_strategy_keeps_full_capacity_for_up_to_three_replicas() {
+        for replicas in 1..=3 {
+            assert!(
+                run(ID, &mk_deployment(replicas, one(json!({})))).is_empty(),
+                "{replicas} replicas: 25% unavailable rounds down to 0, 25% surge up to 1"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_what_resolves_to_pods_out_of_service_and_says_how_many() {
+        let found = run(ID, &mk_deployment(10, one(json!({}))));
         assert_eq!(
-            fields(&run(ID, &mk_deployment(3, one(json!({}))))),
+            fields(&found),
             ["spec.strategy.rollingUpdate.maxUnavailable"]
         );
-        let pct = with_strategy(
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%", "maxSurge": 0}}),
+        assert!(
+            found[0]
+                .message
+                .contains("maxUnavailable 25% (the default) of 10 replicas is 2 pods"),
+            "{}",
+            found[0].message
         );
-        assert_eq!(
-            fields(&run(ID, &pct)),
-            [
-                "spec.strategy.rollingUpdate.maxSurge",
-                "spec.strategy.rollingUpdate.maxUnavailable"
-            ]
+        let found = run(
+            ID,
+            &with_replicas(3, json!({"maxUnavailable": 1, "maxSurge": 1})),
         );
+        assert!(
+            found[0]
+                .message
+                .contains("maxUnavailable 1 of 3 replicas is 1 pod")
+        );
+        // Neither resolves to a pod: the controller takes one out at a time.
+        let found = run(
+            ID,
+            &with_replicas(2, json!({"maxUnavailable": "10%", "maxSurge": "0%"})),
+        );
+        assert_eq!(fields(&found), ["spec.strategy.rollingUpdate.maxSurge"]);
+        assert!(found[0].message.contains("takes 1 pod out of service"));
         let deadlock =
             with_strategy(json!({"rollingUpdate": {"maxUnavailable": 0, "maxSurge": "0%"}}));
         let found = run(ID, &deadlock);
         assert_eq!(found.len(), 1);
         assert!(found[0].message.contains("deadlock"));
+    }
+
+    #[test]
+    fn percentages_resolve_against_the_hpa_maximum() {
+        let bundle = [
+            mk_deployment(2, one(json!({}))),
+            mk_hpa("web", "web", json!({"minReplicas": 2, "maxReplicas": 12})),
+        ];
+        let found = run_bundle(ID, &bundle, 0);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .message
+                .contains("of the 12 replicas its HPA may scale to is 3 pods"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::bundle::{Selector, WorkloadFacts, port_matches};
+use crate::engine::bundle::{PortIndex, Selector, WorkloadFacts, list_some};
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -24,6 +24,9 @@ pub static SPEC: RuleSpec = RuleSpec {
 };
 
 struct ServiceSelectorMatches;
+
+/// A message lists this many of the pods' ports, then counts the rest.
+const PORTS_SHOWN: usize = 10;
 
 /// `app=web,tier=front`.
 pub fn show_labels(labels: &BTreeMap<String, String>) -> String {
@@ -85,34 +88,43 @@ impl Rule for ServiceSelectorMatches {
             ));
             return;
         }
+        // Every port of the matched workloads, indexed and listed once: each Service port is
+        // then judged by one lookup, and every finding shows the same short list.
+        let mut index = PortIndex::default();
+        for p in matched.iter().flat_map(|w| &w.ports) {
+            index.insert(p.name.as_deref(), p.number);
+        }
+        let mut declared: Option<String> = None;
         for (i, port) in spec.ports.iter().flatten().enumerate() {
             let target = port
                 .target_port
                 .clone()
                 .unwrap_or(IntOrString::Int(port.port));
-            if matched.iter().any(|w| port_matches(&target, &w.ports)) {
+            if index.matches(&target) {
                 continue;
             }
-            // Declaring a container port is optional; a number can only be judged against
-            // pods that declare theirs. A name must always resolve.
             let named = matches!(&target, IntOrString::String(s) if s.parse::<i32>().is_err());
-            if !named && matched.iter().all(|w| w.ports.is_empty()) {
+            if !named && index.is_empty() {
                 continue;
             }
             let at = port.name.clone().unwrap_or_else(|| i.to_string());
-            let declared: Vec<String> = matched
-                .iter()
-                .flat_map(|w| &w.ports)
-                .map(|p| match &p.name {
-                    Some(name) => format!("{}/{name}", p.number),
-                    None => p.number.to_string(),
-                })
-                .collect();
-            let declared = if declared.is_empty() {
-                "none".to_string()
-            } else {
-                declared.join(", ")
-            };
+            let declared = declared.get_or_insert_with(|| {
+                let ports = list_some(
+                    matched
+                        .iter()
+                        .flat_map(|w| &w.ports)
+                        .map(|p| match &p.name {
+                            Some(name) => format!("{}/{name}", p.number),
+                            None => p.number.to_string(),
+                        }),
+                    PORTS_SHOWN,
+                );
+                if ports.is_empty() {
+                    "none".to_string()
+                } else {
+                    ports
+                }
+            });
             out.push(Finding::new(
                 ID,
                 format!("spec.ports[{at}].targetPort"),
@@ -207,5 +219,33 @@ mod tests {
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}));
         // The workload is in `shop`, the Service in `other`: nothing in `other` to match.
         assert!(run_bundle(ID, &[elsewhere, web()], 0).is_empty());
+    }
+
+    /// A Service of `n` ports that no container declares, selecting a Deployment of `n`
+    /// declared ports, and the bytes of what the rule says about it.
+    fn said_about_wide(n: usize) -> usize {
+        let ports: Vec<_> = (0..n)
+            .map(|i| json!({"name": format!("p{i}"), "port": 1000 + i, "targetPort": 20000 + i}))
+            .collect();
+        let declared: Vec<_> = (0..n).map(|i| json!({"containerPort": 3000 + i})).collect();
+        let service = mk_service("web", json!({"app": "web"}), json!(ports));
+        let found = run_bundle(
+            ID,
+            &[service, mk_deployment(3, one(json!({"ports": declared})))],
+            0,
+        );
+        assert_eq!(found.len(), n);
+        found.iter().map(|f| f.message.len()).sum()
+    }
+
+    #[test]
+    fn many_ports_against_many_ports_say_a_linear_amount() {
+        // One finding per Service port, each with a short list of the pods' ports: four times
+        // the ports, about four times the words (a full list in each was sixteen times).
+        let (small, large) = (said_about_wide(100), said_about_wide(400));
+        assert!(
+            large <= small * 4 + small / 4,
+            "{small} bytes, then {large}"
+        );
     }
 }
