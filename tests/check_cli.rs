@@ -277,7 +277,7 @@ fn the_json_report_has_exactly_the_design_shape() {
         assert_eq!(
             keys(finding),
             [
-                "action", "field", "file", "line", "message", "object", "rule"
+                "action", "docs", "field", "file", "line", "message", "object", "rule", "why"
             ]
         );
         assert!(
@@ -375,6 +375,171 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
             );
             assert!(location["artifactLocation"]["uri"].as_str().is_some());
         }
+    }
+}
+
+/// The `partialFingerprints` of every SARIF result of a run over `paths`: (fingerprint, uri).
+fn fingerprints(paths: &[&str]) -> Vec<(String, String)> {
+    let mut args = vec!["check", "-o", "sarif"];
+    for p in paths {
+        args.extend(["-f", p]);
+    }
+    let out = bulwark(&args, None);
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let print = r["partialFingerprints"]["bulwarkFinding/v2"]
+                .as_str()
+                .expect("a fingerprint")
+                .to_string();
+            let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (print, uri)
+        })
+        .collect()
+}
+
+#[test]
+fn sarif_fingerprints_are_unique_per_result_and_name_the_file() {
+    let mut paths = vec![
+        FIXTURES.to_string(),
+        format!("{}/tests/e2e/manifests", env!("CARGO_MANIFEST_DIR")),
+    ];
+    if let Some(corpus) = common::corpus_dir() {
+        paths.push(corpus.display().to_string());
+    }
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let prints = fingerprints(&paths);
+    assert!(prints.len() > 100, "only {} results", prints.len());
+    let mut unique: Vec<&str> = prints.iter().map(|(p, _)| p.as_str()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        prints.len(),
+        "two results share a fingerprint"
+    );
+    for (print, uri) in &prints {
+        assert!(
+            print.contains(&format!(":{uri}:")),
+            "{print} does not name {uri}"
+        );
+    }
+    // The same object in two files gives two fingerprints.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(fixture("bundle/services.yaml")).expect("fixture");
+    for name in ["a.yaml", "b.yaml"] {
+        std::fs::write(dir.path().join(name), &text).expect("write");
+    }
+    let twice = fingerprints(&[&dir.path().display().to_string()]);
+    let mut unique: Vec<&str> = twice.iter().map(|(p, _)| p.as_str()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert!(!twice.is_empty());
+    assert_eq!(unique.len(), twice.len());
+}
+
+#[test]
+fn rule_and_skip_rule_pick_rules_on_check_mutate_and_audit() {
+    let (all, _) = json_report(&["-f", FIXTURES], None);
+    let rules_of = |report: &Value| {
+        let mut ids: Vec<String> = found(report).into_iter().map(|(r, _, _)| r).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    assert!(rules_of(&all).len() > 5);
+    let (only, _) = json_report(
+        &["-f", FIXTURES, "--rule", "image-tag-pinned,run-as-non-root"],
+        None,
+    );
+    assert_eq!(rules_of(&only), ["image-tag-pinned", "run-as-non-root"]);
+    let (skipped, _) = json_report(
+        &[
+            "-f",
+            FIXTURES,
+            "--skip-rule",
+            "image-tag-pinned",
+            "--skip-rule",
+            "recommended-labels",
+        ],
+        None,
+    );
+    let left = rules_of(&skipped);
+    assert!(!left.contains(&"image-tag-pinned".to_string()));
+    assert!(!left.contains(&"recommended-labels".to_string()));
+    assert_eq!(left.len(), rules_of(&all).len() - 2);
+
+    // mutate: by mutation id or by the rule a mutation answers.
+    let manifest = std::fs::read_to_string(fixture("clean/app.yaml")).expect("fixture");
+    let bare = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:latest, ports: [{containerPort: 80}]}]}\n";
+    let patch = |extra: &[&str]| {
+        let mut args = vec!["mutate", "-f", "-", "-o", "patch"];
+        args.extend_from_slice(extra);
+        stdout(&bulwark(&args, Some(bare)))
+    };
+    let one = patch(&["--rule", "run-as-non-root"]);
+    assert!(
+        one.contains("runAsUser") && !one.contains("preStop"),
+        "{one}"
+    );
+    let without = patch(&["--skip-rule", "set-run-as-non-root"]);
+    assert!(
+        !without.contains("runAsUser") && without.contains("preStop"),
+        "{without}"
+    );
+    assert!(!manifest.is_empty());
+
+    // Unknown ids are clear errors on every command, before anything is read.
+    for command in [
+        vec!["check", "-f", FIXTURES, "--rule", "image-tag-pined"],
+        vec!["mutate", "-f", FIXTURES, "--skip-rule", "image-tag-pined"],
+        vec![
+            "audit",
+            "--kubeconfig",
+            "/nonexistent",
+            "--rule",
+            "image-tag-pined",
+        ],
+    ] {
+        let out = bulwark(&command, None);
+        assert_eq!(out.status.code(), Some(2), "{command:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("unknown")
+                && err.contains("`image-tag-pined` (did you mean `image-tag-pinned`?)"),
+            "{command:?}: {err}"
+        );
+    }
+    let out = bulwark(
+        &["check", "-f", FIXTURES, "--rule", "add-prestop-hook"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a mutation, not a rule"));
+}
+
+#[test]
+fn json_findings_carry_why_and_a_docs_anchor() {
+    let (report, _) = json_report(&["-f", FIXTURES], None);
+    let markdown = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
+        .expect("docs/rules.md");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty());
+    for f in findings {
+        let rule = f["rule"].as_str().expect("rule");
+        let why = bulwark::engine::registry::why(rule).expect("documented");
+        assert_eq!(f["why"], why, "{rule}");
+        let docs = f["docs"].as_str().expect("docs");
+        assert_eq!(docs, format!("docs/rules.md#{rule}"));
+        assert!(
+            markdown.contains(&format!("<a id=\"{rule}\"></a>")),
+            "{rule}"
+        );
     }
 }
 

@@ -81,6 +81,14 @@ pub fn rule(id: &str) -> Option<&'static RuleSpec> {
     RULES.iter().copied().find(|r| r.id == id)
 }
 
+/// Why rule `id` matters, in a few words (a bundle check registered apart from its rule
+/// answers for an id that has no rule of its own).
+pub fn why(id: &str) -> Option<&'static str> {
+    rule(id)
+        .map(|r| r.why)
+        .or_else(|| BUNDLE_CHECKS.iter().find(|c| c.id == id).map(|c| c.why))
+}
+
 /// Every bundle check registered apart from its rule.
 pub static BUNDLE_CHECKS: &[&BundleCheck] = &[&rules::pdb_allows_disruption_bundle::CHECK];
 

@@ -14,9 +14,11 @@ use std::path::PathBuf;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::catalog;
 use crate::engine::admission::{Decision, Review, admit, decide_findings};
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::exemption::Exemption;
+use crate::engine::registry;
 use crate::engine::rules::deprecated_api_version;
 use crate::engine::{Context, Object, Policy};
 use crate::manifests::{self, Item, Source};
@@ -207,6 +209,8 @@ pub fn push_decision(report: &mut Report, decision: Decision, mut entry: ObjectE
             file: entry.file.clone(),
             line: entry.line,
             field: finding.field,
+            why: registry::why(finding.rule).unwrap_or_default(),
+            docs: catalog::docs_anchor(finding.rule),
         });
     }
     for exempted in decision.exempted {

@@ -71,6 +71,10 @@ pub struct FindingEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub field: String,
+    /// Why the rule matters, from the catalog (the same for every finding of the rule).
+    pub why: &'static str,
+    /// Where the rule is documented: its anchor in `docs/rules.md`.
+    pub docs: String,
 }
 
 /// A rule an exemption switched off on one object, where it found something.
