@@ -256,7 +256,7 @@ fn the_json_report_has_exactly_the_design_shape() {
     assert_eq!(
         keys(&report["summary"]),
         [
-            "audit", "checks", "deny", "errors", "exempted", "objects", "warn"
+            "audit", "checks", "deny", "errors", "exempted", "objects", "warn", "withheld"
         ]
     );
     for object in report["objects"].as_array().expect("objects") {
@@ -521,6 +521,47 @@ fn rule_and_skip_rule_pick_rules_on_check_mutate_and_audit() {
         None,
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a mutation, not a rule"));
+}
+
+#[test]
+fn missing_counterparts_are_withheld_when_a_document_could_not_be_read() {
+    // The Deployment the Service selects is the document that does not decode.
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop, labels: {app.kubernetes.io/name: web}}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: shop, labels: {app.kubernetes.io/name: web}}\nspec:\n  ingressClassName: nginx\n  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  replicas: many\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1.0}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: shop}\nspec: {selector: {app: other}, ports: [{port: 80}]}\n";
+    let (report, out) = json_report(&["-f", "-"], Some(text));
+    assert_eq!(out.status.code(), Some(2));
+    let rules: Vec<String> = found(&report).into_iter().map(|(r, _, _)| r).collect();
+    assert!(
+        !rules
+            .iter()
+            .any(|r| r == "service-selector-matches" || r == "ingress-backend-exists"),
+        "{rules:?}"
+    );
+    // The Ingress's backend; the Services' selectors say nothing with no workload read at all.
+    assert_eq!(report["summary"]["withheld"], 1, "{report}");
+    let note = "1 finding(s) that an object is missing";
+    let text_out = stdout(&bulwark(&["check", "-f", "-"], Some(text)));
+    assert!(text_out.contains(note), "{text_out}");
+    let sarif = stdout(&bulwark(&["check", "-f", "-", "-o", "sarif"], Some(text)));
+    let sarif: Value = serde_json::from_str(&sarif).expect("SARIF");
+    let notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"].to_string();
+    assert!(notes.contains(note), "{notes}");
+    let junit = stdout(&bulwark(&["check", "-f", "-", "-o", "junit"], Some(text)));
+    assert!(junit.contains(&format!("<system-err>{note}")), "{junit}");
+    let html = stdout(&bulwark(&["check", "-f", "-", "-o", "html"], Some(text)));
+    assert!(html.contains(note));
+
+    // Without the broken document both claims are made.
+    let readable = text
+        .split("---\napiVersion: apps/v1")
+        .next()
+        .unwrap_or_default();
+    let (report, _) = json_report(&["-f", "-"], Some(readable));
+    let rules: Vec<String> = found(&report).into_iter().map(|(r, _, _)| r).collect();
+    assert!(
+        rules.iter().any(|r| r == "ingress-backend-exists"),
+        "{rules:?}"
+    );
+    assert_eq!(report["summary"]["withheld"], 0);
 }
 
 #[test]

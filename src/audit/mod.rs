@@ -79,6 +79,9 @@ pub fn render_text(report: &Report) -> String {
         "{} objects: {} deny, {} warn, {} audit; {} errors",
         s.objects, s.deny, s.warn, s.audit, s.errors
     );
+    if let Some(note) = report.withheld_note() {
+        let _ = writeln!(out, "note: {note}");
+    }
     let per_rule = report.tally(|f| f.rule);
     let per_namespace = report.tally(|f| f.object.namespace.as_deref().unwrap_or("(cluster)"));
     for (title, table) in [("rule", &per_rule), ("namespace", &per_namespace)] {
@@ -129,7 +132,8 @@ mod tests {
         let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "labels": {"app.kubernetes.io/name": "web"}},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
             "spec": {"containers": [{"name": "web", "image": "shop/web:latest"}]}}}});
-        // The Service's selector matches no pods: a bundle finding, since the cluster is complete.
+        // The Service's selector matches no pods, but a Deployment of its namespace could not be
+        // read: the claim is withheld and the summary says so.
         let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop", "labels": {"app.kubernetes.io/name": "web"}},
             "spec": {"selector": {"app": "wbe"}, "ports": [{"port": 80}]}});
         let broken = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad", "namespace": "shop"}, "spec": {"replicas": "three"}});
@@ -155,11 +159,12 @@ mod tests {
                 .any(|f| f.rule == "image-tag-pinned" && f.action == Action::Deny)
         );
         assert!(
-            report
+            !report
                 .findings
                 .iter()
                 .any(|f| f.rule == "service-selector-matches")
         );
+        assert_eq!(report.summary.withheld, 1);
         assert!(
             report
                 .findings
@@ -176,6 +181,10 @@ mod tests {
         let text = render_text(&report);
         assert!(
             text.contains("by rule:") && text.contains("by namespace:") && text.contains("  shop"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 finding(s) that an object is missing"),
             "{text}"
         );
     }

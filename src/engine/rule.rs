@@ -157,6 +157,11 @@ pub struct Finding {
     /// stronger.
     #[serde(skip)]
     pub ceiling: Action,
+    /// The finding says another object is missing (a selector that matches nothing, a backend
+    /// Service that does not exist). A front that could not read all its input withholds
+    /// these: the missing object may be in what it could not read.
+    #[serde(skip)]
+    pub claims_absence: bool,
 }
 
 impl Finding {
@@ -166,7 +171,14 @@ impl Finding {
             field: field.into(),
             message: message.into(),
             ceiling: Action::Deny,
+            claims_absence: false,
         }
+    }
+
+    /// Marks the finding as a claim that another object is missing.
+    pub fn claims_absence(mut self) -> Self {
+        self.claims_absence = true;
+        self
     }
 
     /// Caps the action this finding can take at `ceiling`.

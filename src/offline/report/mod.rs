@@ -125,6 +125,8 @@ pub struct Summary {
     pub checks: usize,
     /// Findings an exemption switched off.
     pub exempted: usize,
+    /// Findings that another object is missing, withheld because the run had input errors.
+    pub withheld: usize,
 }
 
 /// Findings per action, for one group of findings (a rule, a namespace, a file, an object).
@@ -162,6 +164,9 @@ pub struct Report {
     /// Rule checks made so far; `count` copies it into the summary.
     #[serde(skip)]
     pub checks: usize,
+    /// Findings withheld so far (see [`Summary::withheld`]); `count` copies it.
+    #[serde(skip)]
+    pub withheld: usize,
     /// Documents that were skipped, and why; printed on stderr, not part of the shape.
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -179,7 +184,19 @@ impl Report {
             errors: self.errors.len(),
             checks: self.checks,
             exempted: self.exempted.len(),
+            withheld: self.withheld,
         };
+    }
+
+    /// What the summary says about withheld findings, when there are any.
+    pub fn withheld_note(&self) -> Option<String> {
+        let n = self.summary.withheld;
+        (n > 0).then(|| {
+            format!(
+                "{n} finding(s) that an object is missing (a selector that matches nothing, a backend Service that does not exist) withheld: {} input error(s), and what looks missing may be in what could not be read",
+                self.summary.errors
+            )
+        })
     }
 }
 

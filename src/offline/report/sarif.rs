@@ -161,7 +161,9 @@ pub fn render(report: &Report, catalog: &[Entry]) -> String {
             }},
             "invocations": [{
                 "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": report.errors.iter().map(notification).collect::<Vec<_>>(),
+                "toolExecutionNotifications": report.errors.iter().map(notification)
+                    .chain(report.withheld_note().map(|note| json!({"level": "note", "message": {"text": note}})))
+                    .collect::<Vec<_>>(),
             }],
             "results": results,
         }],

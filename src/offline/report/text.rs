@@ -108,6 +108,9 @@ pub fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         out.push('\n');
     }
     out.push_str(&per_rule(report, &style));
+    if let Some(note) = report.withheld_note() {
+        let _ = writeln!(out, "{}\n", style.paint("33", &format!("note: {note}")));
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,
@@ -249,9 +252,11 @@ mod tests {
                 errors: 1,
                 checks: 40,
                 exempted: 0,
+                withheld: 0,
             },
             exempted: vec![],
             checks: 40,
+            withheld: 0,
             notes: vec![],
         }
     }
