@@ -565,6 +565,37 @@ fn missing_counterparts_are_withheld_when_a_document_could_not_be_read() {
 }
 
 #[test]
+fn a_decode_error_names_the_file_the_line_and_the_path_of_the_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cronjob.yaml");
+    let text = "# Source: chart/templates/cronjob.yaml\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: backup, namespace: shop}\nspec:\n  schedule: \"0 3 * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers: [{name: backup, image: backup:1.0}]\n          volumes:\n            - name: scripts\n              configMap:\n                name: scripts\n                defaultMode: \"0755\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\n  name: again\n";
+    std::fs::write(&path, text).expect("write");
+    let file = path.display().to_string();
+    let (report, out) = json_report(&["-f", &file], None);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{report}");
+    assert_eq!(errors[0]["file"], file.as_str());
+    assert_eq!(errors[0]["line"], 17);
+    assert_eq!(
+        errors[0]["message"],
+        "cannot decode the batch/v1 CronJob: at `spec.jobTemplate.spec.template.spec.volumes[0].configMap.defaultMode`: invalid type: string, expected i32"
+    );
+    assert_eq!(errors[1]["line"], 23);
+    assert_eq!(
+        errors[1]["message"],
+        "invalid YAML: the key `name` appears twice in one mapping; keep one"
+    );
+    let text_out = stdout(&bulwark(&["check", "-f", &file], None));
+    assert!(
+        text_out
+            .contains("  line 17  error: cannot decode the batch/v1 CronJob: at `spec.jobTemplate"),
+        "{text_out}"
+    );
+    assert!(!text_out.contains("Options"));
+}
+
+#[test]
 fn json_findings_carry_why_and_a_docs_anchor() {
     let (report, _) = json_report(&["-f", FIXTURES], None);
     let markdown = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
