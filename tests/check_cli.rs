@@ -596,6 +596,68 @@ fn a_decode_error_names_the_file_the_line_and_the_path_of_the_field() {
 }
 
 #[test]
+fn manifests_in_the_shapes_real_apps_use_get_only_true_findings() {
+    // A database StatefulSet, a worker and a load generator without ports, a batch Pod, a
+    // 3-replica default-strategy frontend, an edge proxy and a node agent with hostPorts, and an
+    // API with two HPAs. None of them sets a securityContext, so the five container security
+    // rules fire on every one (true); everything else they get is listed here, and each is true.
+    let (report, _) = json_report(&["-f", &fixture("apps")], None);
+    let everywhere = [
+        "drop-all-capabilities",
+        "no-privilege-escalation",
+        "read-only-root-filesystem",
+        "run-as-non-root",
+        "seccomp-profile",
+    ];
+    let mut rest: Vec<(String, String)> = found(&report)
+        .into_iter()
+        .filter(|(rule, _, _)| !everywhere.contains(&rule.as_str()))
+        .map(|(rule, name, _)| (name, rule))
+        .collect();
+    rest.sort();
+    let expected = [
+        // maxUnavailable 25% of the 10 pods its HPAs may scale to is 2.
+        ("api", "rolling-update-zero-downtime"),
+        ("api-cpu", "hpa-target-unique"),
+        ("api-memory", "hpa-target-unique"),
+        ("edge", "no-host-ports"),
+        ("loadgenerator", "container-liveness-probe"),
+        ("loadgenerator", "replicas-minimum"),
+        ("node-agent", "no-host-ports"),
+        ("postgres", "replicas-minimum"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, r)| (n.to_string(), r.to_string()))
+        .collect();
+    assert_eq!(rest, expected, "{report}");
+    let objects = report["objects"].as_array().map_or(0, Vec::len);
+    assert_eq!(objects, 12);
+
+    // The mutation gives the pods a numeric user, so an image whose USER is a name starts.
+    let out = bulwark(
+        &[
+            "mutate",
+            "-f",
+            &fixture("apps/frontend.yaml"),
+            "-o",
+            "patch",
+            "--rule",
+            "set-run-as-non-root",
+        ],
+        None,
+    );
+    let patches: Value = serde_json::from_slice(&out.stdout).expect("patch JSON");
+    let text = patches.to_string();
+    assert!(
+        text.contains(r#""value":{"runAsGroup":65532,"runAsNonRoot":true,"runAsUser":65532}"#)
+            || text
+                .contains(r#""value":{"runAsNonRoot":true,"runAsUser":65532,"runAsGroup":65532}"#),
+        "{text}"
+    );
+}
+
+#[test]
 fn json_findings_carry_why_and_a_docs_anchor() {
     let (report, _) = json_report(&["-f", FIXTURES], None);
     let markdown = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
