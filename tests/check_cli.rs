@@ -525,43 +525,65 @@ fn rule_and_skip_rule_pick_rules_on_check_mutate_and_audit() {
 
 #[test]
 fn missing_counterparts_are_withheld_when_a_document_could_not_be_read() {
-    // The Deployment the Service selects is the document that does not decode.
-    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop, labels: {app.kubernetes.io/name: web}}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: shop, labels: {app.kubernetes.io/name: web}}\nspec:\n  ingressClassName: nginx\n  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  replicas: many\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1.0}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: shop}\nspec: {selector: {app: other}, ports: [{port: 80}]}\n";
-    let (report, out) = json_report(&["-f", "-"], Some(text));
+    let deployment = |ns: &str, name: &str, replicas: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: web, image: web:1.0}}]}}\n"
+        )
+    };
+    let service = |ns: &str, name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n"
+        )
+    };
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: shop}\nspec:\n  ingressClassName: nginx\n  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}}]\n";
+    // In `shop` the Deployment the Service `web` selects does not decode: the claim that
+    // nothing matches is withheld. The Ingress's missing Service and the Service of `other`
+    // cannot be that Deployment: they are still reported.
+    let docs = [
+        service("shop", "web"),
+        deployment("shop", "web", "many"),
+        deployment("shop", "worker", "2"),
+        ingress.to_string(),
+        service("other", "lost"),
+        deployment("other", "present", "2"),
+    ];
+    let text = docs.join("---\n");
+    let (report, out) = json_report(&["-f", "-"], Some(&text));
     assert_eq!(out.status.code(), Some(2));
-    let rules: Vec<String> = found(&report).into_iter().map(|(r, _, _)| r).collect();
-    assert!(
-        !rules
-            .iter()
-            .any(|r| r == "service-selector-matches" || r == "ingress-backend-exists"),
-        "{rules:?}"
+    let claims: Vec<(String, String)> = found(&report)
+        .into_iter()
+        .filter(|(r, _, _)| r == "service-selector-matches" || r == "ingress-backend-exists")
+        .map(|(r, n, _)| (r, n))
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            ("ingress-backend-exists".to_string(), "web".to_string()),
+            ("service-selector-matches".to_string(), "lost".to_string())
+        ],
+        "{report}"
     );
-    // The Ingress's backend; the Services' selectors say nothing with no workload read at all.
     assert_eq!(report["summary"]["withheld"], 1, "{report}");
     let note = "1 finding(s) that an object is missing";
-    let text_out = stdout(&bulwark(&["check", "-f", "-"], Some(text)));
+    let text_out = stdout(&bulwark(&["check", "-f", "-"], Some(&text)));
     assert!(text_out.contains(note), "{text_out}");
-    let sarif = stdout(&bulwark(&["check", "-f", "-", "-o", "sarif"], Some(text)));
+    let sarif = stdout(&bulwark(&["check", "-f", "-", "-o", "sarif"], Some(&text)));
     let sarif: Value = serde_json::from_str(&sarif).expect("SARIF");
     let notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"].to_string();
     assert!(notes.contains(note), "{notes}");
-    let junit = stdout(&bulwark(&["check", "-f", "-", "-o", "junit"], Some(text)));
+    let junit = stdout(&bulwark(&["check", "-f", "-", "-o", "junit"], Some(&text)));
     assert!(junit.contains(&format!("<system-err>{note}")), "{junit}");
-    let html = stdout(&bulwark(&["check", "-f", "-", "-o", "html"], Some(text)));
+    let html = stdout(&bulwark(&["check", "-f", "-", "-o", "html"], Some(&text)));
     assert!(html.contains(note));
 
-    // Without the broken document both claims are made.
-    let readable = text
-        .split("---\napiVersion: apps/v1")
-        .next()
-        .unwrap_or_default();
-    let (report, _) = json_report(&["-f", "-"], Some(readable));
-    let rules: Vec<String> = found(&report).into_iter().map(|(r, _, _)| r).collect();
-    assert!(
-        rules.iter().any(|r| r == "ingress-backend-exists"),
-        "{rules:?}"
-    );
+    // Once it decodes, the claim is made (or not) on what is there.
+    let fixed = text.replace("replicas: many", "replicas: 2");
+    let (report, _) = json_report(&["-f", "-"], Some(&fixed));
     assert_eq!(report["summary"]["withheld"], 0);
+    // A document that does not even parse could be anything: every claim is withheld.
+    let broken = format!("{text}---\nkind: [broken\n");
+    let (report, _) = json_report(&["-f", "-"], Some(&broken));
+    assert_eq!(report["summary"]["withheld"], 3, "{report}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::engine::admission::{Review, admit};
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::{Context, Object, Policy};
 use crate::offline::check::push_decision;
-use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report};
+use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report, Unread};
 use cluster::{ListError, Listed};
 
 /// Judges every listed object; objects that do not decode become errors.
@@ -28,6 +28,11 @@ pub fn judge(
 ) -> Report {
     let mut report = Report::default();
     for e in list_errors {
+        // A listing that failed may have held any object of its kind, in any namespace.
+        report.unread.push(Unread {
+            kind: Some(e.kind.name().to_string()),
+            namespace: None,
+        });
         report.errors.push(ErrorEntry {
             file: format!("cluster {}", e.kind.plural()),
             line: None,
@@ -38,11 +43,23 @@ pub fn judge(
     for item in listed {
         match Object::decode_value(item.kind, &item.raw) {
             Ok(object) => objects.push(object),
-            Err(e) => report.errors.push(ErrorEntry {
-                file: format!("cluster {}", item.kind.plural()),
-                line: None,
-                message: e.message(&item.kind.api_version(), item.kind.name()),
-            }),
+            Err(e) => {
+                let namespace = item
+                    .raw
+                    .pointer("/metadata/namespace")
+                    .and_then(|v| v.as_str())
+                    .filter(|ns| !ns.is_empty())
+                    .map(String::from);
+                report.unread.push(Unread {
+                    kind: Some(item.kind.name().to_string()),
+                    namespace: Some(namespace),
+                });
+                report.errors.push(ErrorEntry {
+                    file: format!("cluster {}", item.kind.plural()),
+                    line: None,
+                    message: e.message(&item.kind.api_version(), item.kind.name()),
+                });
+            }
         }
     }
     // The listing is complete for the namespaces it covers: absence is meaningful.

@@ -157,11 +157,12 @@ pub struct Finding {
     /// stronger.
     #[serde(skip)]
     pub ceiling: Action,
-    /// The finding says another object is missing (a selector that matches nothing, a backend
-    /// Service that does not exist). A front that could not read all its input withholds
-    /// these: the missing object may be in what it could not read.
+    /// The kinds of object the finding says are missing in the object's namespace (a selector
+    /// that matches no workload, a backend Service that does not exist); empty for the rest. A
+    /// front that could not read an object of such a kind there withholds the finding: the
+    /// missing object may be the one it could not read.
     #[serde(skip)]
-    pub claims_absence: bool,
+    pub missing: &'static [Kind],
 }
 
 impl Finding {
@@ -171,13 +172,13 @@ impl Finding {
             field: field.into(),
             message: message.into(),
             ceiling: Action::Deny,
-            claims_absence: false,
+            missing: &[],
         }
     }
 
-    /// Marks the finding as a claim that another object is missing.
-    pub fn claims_absence(mut self) -> Self {
-        self.claims_absence = true;
+    /// Marks the finding as a claim that no object of `kinds` in the namespace fits.
+    pub fn claims_absence(mut self, kinds: &'static [Kind]) -> Self {
+        self.missing = kinds;
         self
     }
 

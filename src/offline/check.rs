@@ -23,7 +23,7 @@ use crate::engine::rules::deprecated_api_version;
 use crate::engine::{Context, Object, Policy};
 use crate::manifests::{self, Item, Source};
 use crate::offline::report::{
-    ErrorEntry, ExemptedEntry, FindingEntry, ObjectEntry, ObjectRef, Report,
+    ErrorEntry, ExemptedEntry, FindingEntry, ObjectEntry, ObjectRef, Report, Unread,
 };
 
 /// A document that holds an object, as far as it could be read.
@@ -115,9 +115,12 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
         }
         Item::Object {
             source,
+            raw,
             typed: Err(message),
-            ..
-        } => report.errors.push(error(source, message)),
+        } => {
+            report.unread.push(unread_document(&raw));
+            report.errors.push(error(source, message));
+        }
         Item::Unread {
             source,
             api_version,
@@ -129,6 +132,10 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
             report
                 .notes
                 .push(format!("{}:{}: {note}", source.file, source.line));
+            report.unread.push(Unread {
+                kind: Some(kind.clone()),
+                namespace: Some(manifest_namespace(&meta).map(String::from)),
+            });
             reads.push(Read::Unread {
                 source,
                 api_version,
@@ -139,7 +146,10 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
         Item::Skipped { source, note, .. } => report
             .notes
             .push(format!("{}:{}: skipped: {note}", source.file, source.line)),
-        Item::Error { source, message } => report.errors.push(error(source, message)),
+        Item::Error { source, message } => {
+            report.unread.push(Unread::anything());
+            report.errors.push(error(source, message));
+        }
     });
 
     let index = BundleIndex::from_objects(
@@ -188,17 +198,22 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
 
 /// Adds one object and its decision to the report. Shared by `check` and `audit`; `file` and
 /// `line` are absent for objects read from a cluster. A denial that audit mode turned into a
-/// warning is worded as the webhook words it, `[would deny] ...`. A run that could not read
-/// all its input has errors already; its findings that another object is missing are
-/// withheld (counted in the summary), since that object may be in what was not read.
+/// warning is worded as the webhook words it, `[would deny] ...`. A finding that an object is
+/// missing is withheld (and counted) when something the run could not read may be that object:
+/// of the right kind (or unknown) in the same namespace (or anywhere).
 pub fn push_decision(report: &mut Report, decision: Decision, mut entry: ObjectEntry) {
     entry.checks = decision.checked;
     report.checks += decision.checked;
     let object = &entry.object;
-    let read_everything = report.errors.is_empty();
     for judged in decision.judged {
         let finding = judged.finding;
-        if finding.claims_absence && !read_everything {
+        let namespace = object.namespace.as_deref();
+        if !finding.missing.is_empty()
+            && report
+                .unread
+                .iter()
+                .any(|u| u.could_be(finding.missing, namespace))
+        {
             report.withheld += 1;
             continue;
         }
@@ -240,6 +255,19 @@ fn judge_unread(policy: &Policy, api_version: &str, kind: &str, meta: &ObjectMet
         .into_iter()
         .collect();
     decide_findings(policy, &exemption, &[deprecated_api_version::ID], findings)
+}
+
+/// What is known of a document that did not decode: its kind and namespace as written.
+fn unread_document(raw: &serde_json::Value) -> Unread {
+    let namespace = raw
+        .pointer("/metadata/namespace")
+        .and_then(|v| v.as_str())
+        .filter(|ns| !ns.is_empty())
+        .map(String::from);
+    Unread {
+        kind: raw.get("kind").and_then(|v| v.as_str()).map(String::from),
+        namespace: Some(namespace),
+    }
 }
 
 fn error(source: Source, message: String) -> ErrorEntry {

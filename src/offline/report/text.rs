@@ -257,6 +257,7 @@ mod tests {
             exempted: vec![],
             checks: 40,
             withheld: 0,
+            unread: vec![],
             notes: vec![],
         }
     }
