@@ -20,6 +20,7 @@ pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod install;
+pub mod logging;
 pub mod manifests;
 pub mod offline;
 pub mod run;

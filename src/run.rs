@@ -15,7 +15,7 @@ use crate::engine::{Kind, Origin, Policy};
 use crate::offline::report::{self, Outcome};
 use crate::server::metrics::Metrics;
 use crate::server::reload::{self, PolicySource, TlsSource};
-use crate::server::{self, AppState, Limits, tls};
+use crate::server::{self, AppState, tls};
 use crate::{audit, catalog, install, manifests, offline};
 use prometheus_client::registry::Registry;
 
@@ -338,16 +338,7 @@ fn mutate(args: MutateArgs) -> anyhow::Result<()> {
 
 /// Logs go to stderr: JSON when it is not a terminal (a pod), readable text when it is.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BULWARK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().flatten_event(true).init();
-    }
+    crate::logging::init();
 }
 
 /// Loads the policy the arguments name: the built-in one, or a file laid over it.
@@ -364,15 +355,14 @@ pub fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    let limits = args.limits.limits().map_err(anyhow::Error::msg)?;
     let policy_source = args.policy.policy.clone().map(|path| PolicySource {
         path,
         mode: args.mode,
     });
     let policy = match &policy_source {
         Some(source) => {
-            let text = std::fs::read_to_string(&source.path).with_context(|| {
-                format!("cannot read the policy file {}", source.path.display())
-            })?;
+            let text = reload::read_policy_file(source).map_err(anyhow::Error::msg)?;
             reload::load_policy(source, &text).map_err(anyhow::Error::msg)?
         }
         None => match args.mode {
@@ -390,10 +380,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics.set_certificate_expiry(expiry);
     }
     let state = AppState::with_metrics(policy, metrics, registry);
-    let limits = Limits {
-        body_bytes: args.body_limit,
-        request_timeout: args.request_timeout.into(),
-    };
+    // Many connections need many descriptors: use all the hard limit allows.
+    server::connections::fd_limit(true);
     let running = server::start(
         state.clone(),
         args.listen,
@@ -408,20 +396,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         running.tls.clone(),
         policy_source,
         tls_source,
-        args.reload_interval.into(),
+        args.reload_interval,
     );
     tracing::info!(webhook = %running.addr, admin = %running.admin_addr, "serving");
 
     shutdown_signal().await;
-    tracing::info!("draining: readiness is off, in-flight reviews finish");
-    // A second signal ends the process at once.
+    running.start_draining();
+    tracing::info!(
+        delay = %humantime::format_duration(args.shutdown_delay),
+        "draining: readiness is off; serving for --shutdown-delay, then finishing the requests in flight"
+    );
+    // A second signal ends the process at once, also during the delay.
     tokio::spawn(async {
         shutdown_signal().await;
         tracing::warn!("second signal: exiting now");
         std::process::exit(1);
     });
+    tokio::time::sleep(args.shutdown_delay).await;
     reloader.abort();
-    running.shutdown(args.shutdown_grace.into()).await?;
+    running.shutdown(args.shutdown_grace).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -431,7 +424,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn tls_material(args: &TlsArgs) -> anyhow::Result<(Option<TlsSource>, tls::TlsMaterial)> {
     let client_ca_pem = match &args.client_ca {
         Some(path) => Some(
-            std::fs::read(path)
+            server::files::read_regular(path, server::files::MAX_PEM_BYTES)
                 .with_context(|| format!("cannot read --client-ca {}", path.display()))?,
         ),
         None => None,

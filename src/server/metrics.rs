@@ -1,6 +1,7 @@
 //! Prometheus metrics, registered into a registry the caller creates and passes in (no
 //! globals, so every test has its own). Labels are low-cardinality only: endpoint, kind,
-//! operation, decision, rule, action, mutation, result; never namespaces or object names.
+//! operation, decision, rule, action, mutation, result, port, reason; never namespaces or
+//! object names.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -54,6 +55,80 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortLabels {
+    port: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    port: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectionLabels {
+    endpoint: &'static str,
+    reason: &'static str,
+}
+
+/// Which listening port a connection metric is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    Webhook,
+    Admin,
+}
+
+impl Port {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Port::Webhook => "webhook",
+            Port::Admin => "admin",
+        }
+    }
+}
+
+/// Why a connection was refused when it was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `--max-connections` were already open.
+    MaxConnections,
+    /// The process or the system ran out of file descriptors (EMFILE, ENFILE).
+    FdLimit,
+    /// Any other accept error.
+    AcceptError,
+}
+
+impl Refused {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::MaxConnections => "max_connections",
+            Refused::FdLimit => "fd_limit",
+            Refused::AcceptError => "accept_error",
+        }
+    }
+}
+
+/// Why the server closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    HandshakeTimeout,
+    HandshakeFailed,
+    HeaderTimeout,
+    IdleTimeout,
+}
+
+impl Closed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Closed::HandshakeTimeout => "handshake_timeout",
+            Closed::HandshakeFailed => "handshake_failed",
+            Closed::HeaderTimeout => "header_timeout",
+            Closed::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
 /// Every metric bulwark exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -66,6 +141,12 @@ pub struct Metrics {
     policy_reloads: Family<ResultLabels, Counter>,
     certificate_reloads: Family<ResultLabels, Counter>,
     certificate_expiry: Gauge,
+    connections_open: Family<PortLabels, Gauge>,
+    connections_refused: Family<ConnectionLabels, Counter>,
+    connections_closed: Family<ConnectionLabels, Counter>,
+    rejected: Family<RejectionLabels, Counter>,
+    requests_in_flight: Gauge,
+    body_bytes_in_flight: Gauge,
 }
 
 /// Outcome of a reload attempt.
@@ -100,7 +181,24 @@ impl Metrics {
             policy_reloads: Family::default(),
             certificate_reloads: Family::default(),
             certificate_expiry: Gauge::default(),
+            connections_open: Family::default(),
+            connections_refused: Family::default(),
+            connections_closed: Family::default(),
+            rejected: Family::default(),
+            requests_in_flight: Gauge::default(),
+            body_bytes_in_flight: Gauge::default(),
         };
+        // The refusals an alert watches exist from the start too.
+        for reason in [Refused::MaxConnections, Refused::FdLimit] {
+            drop(
+                metrics
+                    .connections_refused
+                    .get_or_create(&ConnectionLabels {
+                        port: Port::Webhook.as_str(),
+                        reason: reason.as_str(),
+                    }),
+            );
+        }
         // Reload counters exist from the start, so an alert on failures has a series to watch.
         for result in [Reload::Success, Reload::Failure] {
             drop(metrics.policy_reloads.get_or_create(&ResultLabels {
@@ -154,6 +252,36 @@ impl Metrics {
             "bulwark_certificate_expiry_timestamp_seconds",
             "When the serving certificate expires (Unix seconds)",
             metrics.certificate_expiry.clone(),
+        );
+        registry.register(
+            "bulwark_connections_open",
+            "Connections open, by port",
+            metrics.connections_open.clone(),
+        );
+        registry.register(
+            "bulwark_connections_refused",
+            "Connections closed as soon as they were accepted, or not accepted, by port and reason",
+            metrics.connections_refused.clone(),
+        );
+        registry.register(
+            "bulwark_connections_closed",
+            "Connections the server closed for a timeout or a failed handshake, by port and reason",
+            metrics.connections_closed.clone(),
+        );
+        registry.register(
+            "bulwark_rejected_requests",
+            "Webhook requests answered with an HTTP error before or instead of a review, by reason",
+            metrics.rejected.clone(),
+        );
+        registry.register(
+            "bulwark_requests_in_flight",
+            "Webhook requests being read or judged",
+            metrics.requests_in_flight.clone(),
+        );
+        registry.register(
+            "bulwark_body_bytes_in_flight",
+            "Request body bytes held",
+            metrics.body_bytes_in_flight.clone(),
         );
         metrics
     }
@@ -245,6 +373,52 @@ impl Metrics {
 
     pub fn set_certificate_expiry(&self, unix_seconds: i64) {
         self.certificate_expiry.set(unix_seconds);
+    }
+
+    /// The gauge of open connections on `port`.
+    pub fn connections_open(&self, port: Port) -> Gauge {
+        self.connections_open
+            .get_or_create(&PortLabels {
+                port: port.as_str(),
+            })
+            .clone()
+    }
+
+    pub fn record_connection_refused(&self, port: Port, reason: Refused) {
+        self.connections_refused
+            .get_or_create(&ConnectionLabels {
+                port: port.as_str(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn record_connection_closed(&self, port: Port, reason: Closed) {
+        self.connections_closed
+            .get_or_create(&ConnectionLabels {
+                port: port.as_str(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn record_rejected(&self, endpoint: Endpoint, reason: &'static str) {
+        self.rejected
+            .get_or_create(&RejectionLabels {
+                endpoint: endpoint.as_str(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// The gauge of webhook requests being read or judged.
+    pub fn requests_in_flight(&self) -> Gauge {
+        self.requests_in_flight.clone()
+    }
+
+    /// The gauge of request body bytes held.
+    pub fn body_bytes_in_flight(&self) -> Gauge {
+        self.body_bytes_in_flight.clone()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -24,6 +25,26 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
     #[error("cannot use the client CA: {0}")]
     ClientCa(String),
+}
+
+/// The server configuration in force. A reload swaps it whole; each handshake uses the one
+/// current when it starts, so open connections keep theirs.
+#[derive(Clone, Debug)]
+pub struct Reloadable(Arc<ArcSwap<rustls::ServerConfig>>);
+
+impl Reloadable {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Reloadable {
+        Reloadable(Arc::new(ArcSwap::new(config)))
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.0.load_full()
+    }
+
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        self.0.store(config);
+    }
 }
 
 /// PEM text of a serving certificate chain and its key, plus an optional client CA bundle.

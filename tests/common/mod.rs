@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+pub mod spawned;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +21,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub base: String,
     pub admin: String,
+    /// The CA that signed the server's certificate.
+    pub ca_pem: String,
 }
 
 impl TestServer {
@@ -58,6 +63,7 @@ impl TestServer {
             client,
             base,
             admin,
+            ca_pem: issued.ca_cert_pem,
         }
     }
 

@@ -77,7 +77,7 @@ start_bulwark() {
   from=$(wc -l < "$out/bulwark.log")
   "$BULWARK" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
     --tls-cert "$certs/tls.crt" --tls-key "$certs/tls.key" --policy "$policy" \
-    --reload-interval 500ms >> "$out/bulwark.log" 2>&1 &
+    --reload-interval 1s >> "$out/bulwark.log" 2>&1 &
   bulwark_pid=$!
   for _ in $(seq 100); do
     if ! kill -0 "$bulwark_pid" 2>/dev/null; then
