@@ -179,6 +179,11 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Where rule or mutation `id` is documented: its anchor in `docs/rules.md`.
+pub fn docs_anchor(id: &str) -> String {
+    format!("docs/rules.md#{id}")
+}
+
 /// The catalog as `docs/rules.md` holds it.
 pub fn render_markdown(entries: &[Entry]) -> String {
     let mut out = String::from(
@@ -212,13 +217,13 @@ pub fn render_markdown(entries: &[Entry]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| `{}` |{class} {} | {} | {} | {} | {} |{fix}",
-            e.id,
+            "| <a id=\"{id}\"></a>`{id}` |{class} {} | {} | {} | {} | {} |{fix}",
             cell(&e.scope),
             e.default,
             e.sees.join(", "),
             cell(&e.summary),
-            cell(e.why)
+            cell(e.why),
+            id = e.id,
         );
     };
     for e in entries.iter().filter(|e| e.entry_type == EntryType::Rule) {
@@ -326,10 +331,19 @@ mod tests {
         );
         let markdown = render_markdown(&entries);
         assert!(
-            markdown.contains("| `no-privileged` | security |"),
+            markdown.contains("| <a id=\"no-privileged\"></a>`no-privileged` | security |"),
             "{markdown}"
         );
-        assert!(markdown.contains("| `image-tag-pinned` | practice |"));
+        assert!(markdown.contains("`image-tag-pinned` | practice |"));
+        // Every row carries the anchor that findings link to.
+        for e in &entries {
+            let anchor = docs_anchor(e.id);
+            let (_, id) = anchor.split_once('#').unwrap_or_default();
+            assert!(
+                markdown.contains(&format!("| <a id=\"{id}\"></a>`{id}` |")),
+                "{anchor}"
+            );
+        }
         let json: serde_json::Value = serde_json::from_str(&render_json(&entries)).expect("JSON");
         let by_id = |id: &str| {
             json.as_array()
@@ -357,7 +371,7 @@ mod tests {
             assert!(text.contains(&format!("      fix: {fix}\n")), "{}", e.id);
             let row = markdown
                 .lines()
-                .find(|l| l.starts_with(&format!("| `{}` |", e.id)))
+                .find(|l| l.starts_with(&format!("| <a id=\"{0}\"></a>`{0}` |", e.id)))
                 .unwrap_or_default();
             assert!(row.ends_with(&format!(" {} |", cell(fix))), "{row}");
             let listed = json

@@ -55,6 +55,9 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
+    #[command(flatten)]
+    pub select: SelectArgs,
+
     /// text: totals, findings per rule and per namespace, then each finding; json: the report
     /// shape of `check` (without file and line); html: a self-contained page with the score,
     /// charts and every finding.
@@ -158,6 +161,9 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
+    #[command(flatten)]
+    pub select: SelectArgs,
+
     /// text: grouped by file and object; json: the report for tools; sarif: SARIF 2.1.0 for
     /// code scanning; junit: JUnit XML for CI test views; html: a self-contained page with the
     /// score, charts and every finding.
@@ -204,6 +210,9 @@ pub struct MutateArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
+    #[command(flatten)]
+    pub select: SelectArgs,
+
     /// yaml: the mutated manifests; patch: the JSON Patch per object; diff: a unified diff.
     #[arg(long, short = 'o', value_enum, default_value_t = MutateOutput::Yaml)]
     pub output: MutateOutput,
@@ -214,6 +223,34 @@ pub enum MutateOutput {
     Yaml,
     Patch,
     Diff,
+}
+
+/// Which rules a run picks, by id (`bulwark rules` lists them).
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Run only these rules (comma-separated ids; for `mutate`, mutation ids or the rules they
+    /// answer). Rules the policy switches off stay off.
+    #[arg(long = "rule", value_delimiter = ',', value_name = "ID")]
+    pub rules: Vec<String>,
+
+    /// Leave these rules out (comma-separated ids; for `mutate`, mutation or rule ids).
+    #[arg(long = "skip-rule", value_delimiter = ',', value_name = "ID")]
+    pub skip_rules: Vec<String>,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> crate::engine::Selection {
+        let clean = |ids: &[String]| {
+            ids.iter()
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty())
+                .collect()
+        };
+        crate::engine::Selection {
+            only: clean(&self.rules),
+            skip: clean(&self.skip_rules),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

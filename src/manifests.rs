@@ -14,6 +14,9 @@ use serde_json::Value;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+mod lines;
+
+use crate::engine::decode::Step;
 use crate::engine::workload::other_version;
 use crate::engine::{Kind, Object};
 
@@ -22,7 +25,8 @@ use crate::engine::{Kind, Object};
 pub struct Source {
     /// The path as given (or found under a given directory), `-` for stdin.
     pub file: String,
-    /// 1-based line where the document starts.
+    /// 1-based line where the document starts; an item of a `kind: List` has the line where
+    /// the item starts, and an object that does not decode the line of the failing field.
     pub line: usize,
 }
 
@@ -182,7 +186,8 @@ pub fn visit_text(file: &str, text: &str, out: &mut dyn FnMut(Item)) {
                     file: file.into(),
                     line: 1,
                 };
-                return push_value(out, source, value);
+                let doc = Doc::new(text, 1);
+                return push_value(out, source, value, &doc, &mut Vec::new());
             }
             Err(e) if file.ends_with(".json") => {
                 return out(error(file, e.line(), format!("invalid JSON: {e}")));
@@ -202,16 +207,82 @@ pub fn visit_text(file: &str, text: &str, out: &mut dyn FnMut(Item)) {
             line,
         };
         match read_yaml(&chunk) {
-            Ok(value) => push_value(out, source, value),
+            Ok(value) => push_value(out, source, value, &Doc::new(&chunk, line), &mut Vec::new()),
             Err(e) => {
                 let at = e
                     .location()
                     .map_or(line, |l| line + l.line().saturating_sub(1) as usize);
-                let message = e.without_snippet().to_string();
-                let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-                out(error(file, at, format!("invalid YAML: {message}")));
+                out(error(
+                    file,
+                    at,
+                    format!("invalid YAML: {}", yaml_problem(&e)),
+                ));
             }
         }
+    }
+}
+
+/// A YAML parse error in bulwark's words: what is wrong, without the parser's advice about its
+/// own options or the position (the report gives the line).
+fn yaml_problem(e: &serde_saphyr::Error) -> String {
+    let mut e = e;
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = e
+    {
+        e = error;
+    }
+    if let serde_saphyr::Error::DuplicateMappingKey { key, .. } = e {
+        return match key {
+            Some(key) => {
+                let key: String = key
+                    .chars()
+                    .take(64)
+                    .flat_map(char::escape_default)
+                    .collect();
+                format!("the key `{key}` appears twice in one mapping; keep one")
+            }
+            None => "a key appears twice in one mapping; keep one".to_string(),
+        };
+    }
+    let message = e.without_snippet().to_string();
+    let first = message.lines().next().unwrap_or_default();
+    let first = first.split(", set ").next().unwrap_or(first);
+    let first = first.split(". If you").next().unwrap_or(first);
+    let first = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    if first.trim().is_empty() {
+        "the text is not valid YAML".to_string()
+    } else {
+        first.trim_end_matches([',', '.', ' ']).to_string()
+    }
+}
+
+/// The text of one document, where it starts in its file, and (once asked for) the lines of
+/// its nodes.
+struct Doc<'t> {
+    text: &'t str,
+    first_line: usize,
+    lines: std::cell::OnceCell<Option<lines::Lines>>,
+}
+
+impl<'t> Doc<'t> {
+    fn new(text: &'t str, first_line: usize) -> Self {
+        Doc {
+            text,
+            first_line,
+            lines: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The file line of the node at `steps`, or of the document when it cannot be told.
+    fn line_of(&self, steps: &[Step]) -> usize {
+        self.lines
+            .get_or_init(|| lines::Lines::parse(self.text))
+            .as_ref()
+            .and_then(|l| l.line_of(steps))
+            .map_or(self.first_line, |l| self.first_line + l.saturating_sub(1))
     }
 }
 
@@ -291,7 +362,14 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     docs
 }
 
-fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
+/// Hands `value` (the node at `at` in `doc`) to `out` as an item, or as the items of a List.
+fn push_value(
+    out: &mut dyn FnMut(Item),
+    source: Source,
+    value: Value,
+    doc: &Doc,
+    at: &mut Vec<Step>,
+) {
     let Value::Object(mut map) = value else {
         if !value.is_null() {
             out(Item::Skipped {
@@ -311,9 +389,17 @@ fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
         && map.get("items").is_some_and(Value::is_array)
     {
         if let Some(Value::Array(items)) = map.remove("items") {
-            for item in items {
-                push_value(out, source.clone(), item);
+            at.push(Step::Key("items".into()));
+            for (i, item) in items.into_iter().enumerate() {
+                at.push(Step::Index(i));
+                let source = Source {
+                    file: source.file.clone(),
+                    line: doc.line_of(at),
+                };
+                push_value(out, source, item, doc, at);
+                at.pop();
             }
+            at.pop();
         }
         return;
     }
@@ -328,7 +414,7 @@ fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
     };
     let (api_version, kind) = (api_version.as_str(), kind.as_str());
     let typed = match Kind::from_api_version(api_version, kind) {
-        Some(k) => Object::decode_value(k, &value).map_err(|e| e.message(api_version, kind)),
+        Some(k) => Object::decode_value(k, &value),
         // An older or removed version: read it as the current one where it fits.
         None => match other_version(api_version, kind) {
             None => {
@@ -341,7 +427,7 @@ fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
             }
             Some(other) => match Object::from_other_version(&other, value.clone()) {
                 Some(Ok(object)) => Ok(object),
-                Some(Err(e)) if other.removed_in.is_none() => Err(e.message(api_version, kind)),
+                Some(Err(e)) if other.removed_in.is_none() => Err(e),
                 unread => {
                     let why = match (unread, other.replacement) {
                         (Some(Err(e)), Some(new)) => format!("cannot be read as {new} ({e})"),
@@ -366,6 +452,15 @@ fn push_value(out: &mut dyn FnMut(Item), source: Source, value: Value) {
             },
         },
     };
+    // An object that does not decode is reported at the line of the failing field.
+    let mut source = source;
+    let typed = typed.map_err(|e| {
+        let depth = at.len();
+        at.extend(e.steps.iter().cloned());
+        source.line = doc.line_of(at);
+        at.truncate(depth);
+        e.message(api_version, kind)
+    });
     out(Item::Object {
         source,
         raw: value,
@@ -430,7 +525,8 @@ mod tests {
                 "x.yaml",
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: many}\n"
             )),
-            [(1, "undecodable")]
+            // At the failing field's line.
+            [(4, "undecodable")]
         );
     }
 
@@ -451,6 +547,68 @@ mod tests {
             panic!("unread")
         };
         assert!(note.contains("cannot be read as apps/v1"), "{note}");
+    }
+
+    #[test]
+    fn a_decode_error_names_the_line_and_path_of_the_failing_field() {
+        let text = "# comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: w:1}]\n      volumes:\n        - name: cfg\n          configMap:\n            name: cfg\n            defaultMode: \"0755\"\n";
+        let items = parse_text("x.yaml", text);
+        assert_eq!(lines(&items), [(3, "object"), (18, "undecodable")]);
+        let Item::Object {
+            typed: Err(message),
+            ..
+        } = &items[1]
+        else {
+            panic!("undecodable");
+        };
+        assert_eq!(
+            message,
+            "cannot decode the apps/v1 Deployment: at `spec.template.spec.volumes[0].configMap.defaultMode`: invalid type: string, expected i32"
+        );
+    }
+
+    #[test]
+    fn items_of_a_list_carry_their_own_lines() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMapList\n  items:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: b}\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: c}\n  spec: {replicas: many}\n";
+        assert_eq!(
+            lines(&parse_text("l.yaml", text)),
+            [(4, "object"), (10, "object"), (16, "undecodable")]
+        );
+        let json = "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n {\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\"}},\n {\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"b\"}}]}\n";
+        assert_eq!(
+            lines(&parse_text("l.json", json)),
+            [(2, "object"), (3, "object")]
+        );
+    }
+
+    #[test]
+    fn yaml_errors_are_in_bulwarks_words() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n";
+        let items = parse_text("d.yaml", text);
+        let Item::Error { source, message } = &items[0] else {
+            panic!("{items:?}");
+        };
+        assert_eq!(source.line, 5);
+        assert_eq!(
+            message,
+            "invalid YAML: the key `name` appears twice in one mapping; keep one"
+        );
+        for broken in [
+            "a: [1, 2\n",
+            "a: b: c\n",
+            "key: \"unterminated\n",
+            "- a\nb: c\n",
+        ] {
+            let items = parse_text("b.yaml", broken);
+            let Item::Error { message, .. } = &items[0] else {
+                panic!("{broken}: {items:?}");
+            };
+            assert!(message.starts_with("invalid YAML: "), "{message}");
+            assert!(
+                !message.contains("Options") && !message.contains(" at line "),
+                "{message}"
+            );
+        }
     }
 
     #[test]

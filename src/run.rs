@@ -52,7 +52,7 @@ pub struct FindingsFailed {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let policy = load_policy(&args.policy)?;
+    let policy = load_policy(&args.policy)?.select_rules(&args.select.selection())?;
     let now = crate::clock::unix_now();
     let report = offline::check::run_paths(&policy, &args.paths, now);
     let text = match args.output {
@@ -151,7 +151,7 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// `bulwark audit`: list, judge, report; exit 2 when something could not be listed or read.
 async fn audit(args: AuditArgs) -> anyhow::Result<()> {
-    let policy = load_policy(&args.policy)?;
+    let policy = load_policy(&args.policy)?.select_rules(&args.select.selection())?;
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -317,7 +317,7 @@ pub struct InputErrors {
 }
 
 fn mutate(args: MutateArgs) -> anyhow::Result<()> {
-    let policy = load_policy(&args.policy)?;
+    let policy = load_policy(&args.policy)?.select_mutations(&args.select.selection())?;
     let items = manifests::read_paths(&args.paths);
     let run = offline::mutate::run(&policy, items, args.output, crate::clock::unix_now());
     print!("{}", run.stdout);

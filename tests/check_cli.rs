@@ -256,7 +256,7 @@ fn the_json_report_has_exactly_the_design_shape() {
     assert_eq!(
         keys(&report["summary"]),
         [
-            "audit", "checks", "deny", "errors", "exempted", "objects", "warn"
+            "audit", "checks", "deny", "errors", "exempted", "objects", "warn", "withheld"
         ]
     );
     for object in report["objects"].as_array().expect("objects") {
@@ -277,7 +277,7 @@ fn the_json_report_has_exactly_the_design_shape() {
         assert_eq!(
             keys(finding),
             [
-                "action", "field", "file", "line", "message", "object", "rule"
+                "action", "docs", "field", "file", "line", "message", "object", "rule", "why"
             ]
         );
         assert!(
@@ -375,6 +375,327 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
             );
             assert!(location["artifactLocation"]["uri"].as_str().is_some());
         }
+    }
+}
+
+/// The `partialFingerprints` of every SARIF result of a run over `paths`: (fingerprint, uri).
+fn fingerprints(paths: &[&str]) -> Vec<(String, String)> {
+    let mut args = vec!["check", "-o", "sarif"];
+    for p in paths {
+        args.extend(["-f", p]);
+    }
+    let out = bulwark(&args, None);
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let print = r["partialFingerprints"]["bulwarkFinding/v2"]
+                .as_str()
+                .expect("a fingerprint")
+                .to_string();
+            let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (print, uri)
+        })
+        .collect()
+}
+
+#[test]
+fn sarif_fingerprints_are_unique_per_result_and_name_the_file() {
+    let mut paths = vec![
+        FIXTURES.to_string(),
+        format!("{}/tests/e2e/manifests", env!("CARGO_MANIFEST_DIR")),
+    ];
+    if let Some(corpus) = common::corpus_dir() {
+        paths.push(corpus.display().to_string());
+    }
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let prints = fingerprints(&paths);
+    assert!(prints.len() > 100, "only {} results", prints.len());
+    let mut unique: Vec<&str> = prints.iter().map(|(p, _)| p.as_str()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        prints.len(),
+        "two results share a fingerprint"
+    );
+    for (print, uri) in &prints {
+        assert!(
+            print.contains(&format!(":{uri}:")),
+            "{print} does not name {uri}"
+        );
+    }
+    // The same object in two files gives two fingerprints.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(fixture("bundle/services.yaml")).expect("fixture");
+    for name in ["a.yaml", "b.yaml"] {
+        std::fs::write(dir.path().join(name), &text).expect("write");
+    }
+    let twice = fingerprints(&[&dir.path().display().to_string()]);
+    let mut unique: Vec<&str> = twice.iter().map(|(p, _)| p.as_str()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert!(!twice.is_empty());
+    assert_eq!(unique.len(), twice.len());
+}
+
+#[test]
+fn rule_and_skip_rule_pick_rules_on_check_mutate_and_audit() {
+    let (all, _) = json_report(&["-f", FIXTURES], None);
+    let rules_of = |report: &Value| {
+        let mut ids: Vec<String> = found(report).into_iter().map(|(r, _, _)| r).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    assert!(rules_of(&all).len() > 5);
+    let (only, _) = json_report(
+        &["-f", FIXTURES, "--rule", "image-tag-pinned,run-as-non-root"],
+        None,
+    );
+    assert_eq!(rules_of(&only), ["image-tag-pinned", "run-as-non-root"]);
+    let (skipped, _) = json_report(
+        &[
+            "-f",
+            FIXTURES,
+            "--skip-rule",
+            "image-tag-pinned",
+            "--skip-rule",
+            "recommended-labels",
+        ],
+        None,
+    );
+    let left = rules_of(&skipped);
+    assert!(!left.contains(&"image-tag-pinned".to_string()));
+    assert!(!left.contains(&"recommended-labels".to_string()));
+    assert_eq!(left.len(), rules_of(&all).len() - 2);
+
+    // mutate: by mutation id or by the rule a mutation answers.
+    let manifest = std::fs::read_to_string(fixture("clean/app.yaml")).expect("fixture");
+    let bare = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:latest, ports: [{containerPort: 80}]}]}\n";
+    let patch = |extra: &[&str]| {
+        let mut args = vec!["mutate", "-f", "-", "-o", "patch"];
+        args.extend_from_slice(extra);
+        stdout(&bulwark(&args, Some(bare)))
+    };
+    let one = patch(&["--rule", "run-as-non-root"]);
+    assert!(
+        one.contains("runAsUser") && !one.contains("preStop"),
+        "{one}"
+    );
+    let without = patch(&["--skip-rule", "set-run-as-non-root"]);
+    assert!(
+        !without.contains("runAsUser") && without.contains("preStop"),
+        "{without}"
+    );
+    assert!(!manifest.is_empty());
+
+    // Unknown ids are clear errors on every command, before anything is read.
+    for command in [
+        vec!["check", "-f", FIXTURES, "--rule", "image-tag-pined"],
+        vec!["mutate", "-f", FIXTURES, "--skip-rule", "image-tag-pined"],
+        vec![
+            "audit",
+            "--kubeconfig",
+            "/nonexistent",
+            "--rule",
+            "image-tag-pined",
+        ],
+    ] {
+        let out = bulwark(&command, None);
+        assert_eq!(out.status.code(), Some(2), "{command:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("unknown")
+                && err.contains("`image-tag-pined` (did you mean `image-tag-pinned`?)"),
+            "{command:?}: {err}"
+        );
+    }
+    let out = bulwark(
+        &["check", "-f", FIXTURES, "--rule", "add-prestop-hook"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a mutation, not a rule"));
+}
+
+#[test]
+fn missing_counterparts_are_withheld_when_a_document_could_not_be_read() {
+    let deployment = |ns: &str, name: &str, replicas: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: web, image: web:1.0}}]}}\n"
+        )
+    };
+    let service = |ns: &str, name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n"
+        )
+    };
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: shop}\nspec:\n  ingressClassName: nginx\n  rules: [{http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}]}}]\n";
+    // In `shop` the Deployment the Service `web` selects does not decode: the claim that
+    // nothing matches is withheld. The Ingress's missing Service and the Service of `other`
+    // cannot be that Deployment: they are still reported.
+    let docs = [
+        service("shop", "web"),
+        deployment("shop", "web", "many"),
+        deployment("shop", "worker", "2"),
+        ingress.to_string(),
+        service("other", "lost"),
+        deployment("other", "present", "2"),
+    ];
+    let text = docs.join("---\n");
+    let (report, out) = json_report(&["-f", "-"], Some(&text));
+    assert_eq!(out.status.code(), Some(2));
+    let claims: Vec<(String, String)> = found(&report)
+        .into_iter()
+        .filter(|(r, _, _)| r == "service-selector-matches" || r == "ingress-backend-exists")
+        .map(|(r, n, _)| (r, n))
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            ("ingress-backend-exists".to_string(), "web".to_string()),
+            ("service-selector-matches".to_string(), "lost".to_string())
+        ],
+        "{report}"
+    );
+    assert_eq!(report["summary"]["withheld"], 1, "{report}");
+    let note = "1 finding(s) that an object is missing";
+    let text_out = stdout(&bulwark(&["check", "-f", "-"], Some(&text)));
+    assert!(text_out.contains(note), "{text_out}");
+    let sarif = stdout(&bulwark(&["check", "-f", "-", "-o", "sarif"], Some(&text)));
+    let sarif: Value = serde_json::from_str(&sarif).expect("SARIF");
+    let notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"].to_string();
+    assert!(notes.contains(note), "{notes}");
+    let junit = stdout(&bulwark(&["check", "-f", "-", "-o", "junit"], Some(&text)));
+    assert!(junit.contains(&format!("<system-err>{note}")), "{junit}");
+    let html = stdout(&bulwark(&["check", "-f", "-", "-o", "html"], Some(&text)));
+    assert!(html.contains(note));
+
+    // Once it decodes, the claim is made (or not) on what is there.
+    let fixed = text.replace("replicas: many", "replicas: 2");
+    let (report, _) = json_report(&["-f", "-"], Some(&fixed));
+    assert_eq!(report["summary"]["withheld"], 0);
+    // A document that does not even parse could be anything: every claim is withheld.
+    let broken = format!("{text}---\nkind: [broken\n");
+    let (report, _) = json_report(&["-f", "-"], Some(&broken));
+    assert_eq!(report["summary"]["withheld"], 3, "{report}");
+}
+
+#[test]
+fn a_decode_error_names_the_file_the_line_and_the_path_of_the_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cronjob.yaml");
+    let text = "# Source: chart/templates/cronjob.yaml\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: backup, namespace: shop}\nspec:\n  schedule: \"0 3 * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers: [{name: backup, image: backup:1.0}]\n          volumes:\n            - name: scripts\n              configMap:\n                name: scripts\n                defaultMode: \"0755\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\n  name: again\n";
+    std::fs::write(&path, text).expect("write");
+    let file = path.display().to_string();
+    let (report, out) = json_report(&["-f", &file], None);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{report}");
+    assert_eq!(errors[0]["file"], file.as_str());
+    assert_eq!(errors[0]["line"], 17);
+    assert_eq!(
+        errors[0]["message"],
+        "cannot decode the batch/v1 CronJob: at `spec.jobTemplate.spec.template.spec.volumes[0].configMap.defaultMode`: invalid type: string, expected i32"
+    );
+    assert_eq!(errors[1]["line"], 23);
+    assert_eq!(
+        errors[1]["message"],
+        "invalid YAML: the key `name` appears twice in one mapping; keep one"
+    );
+    let text_out = stdout(&bulwark(&["check", "-f", &file], None));
+    assert!(
+        text_out
+            .contains("  line 17  error: cannot decode the batch/v1 CronJob: at `spec.jobTemplate"),
+        "{text_out}"
+    );
+    assert!(!text_out.contains("Options"));
+}
+
+#[test]
+fn manifests_in_the_shapes_real_apps_use_get_only_true_findings() {
+    // A database StatefulSet, a worker and a load generator without ports, a batch Pod, a
+    // 3-replica default-strategy frontend, an edge proxy and a node agent with hostPorts, and an
+    // API with two HPAs. None of them sets a securityContext, so the five container security
+    // rules fire on every one (true); everything else they get is listed here, and each is true.
+    let (report, _) = json_report(&["-f", &fixture("apps")], None);
+    let everywhere = [
+        "drop-all-capabilities",
+        "no-privilege-escalation",
+        "read-only-root-filesystem",
+        "run-as-non-root",
+        "seccomp-profile",
+    ];
+    let mut rest: Vec<(String, String)> = found(&report)
+        .into_iter()
+        .filter(|(rule, _, _)| !everywhere.contains(&rule.as_str()))
+        .map(|(rule, name, _)| (name, rule))
+        .collect();
+    rest.sort();
+    let expected = [
+        // maxUnavailable 25% of the 10 pods its HPAs may scale to is 2.
+        ("api", "rolling-update-zero-downtime"),
+        ("api-cpu", "hpa-target-unique"),
+        ("api-memory", "hpa-target-unique"),
+        ("edge", "no-host-ports"),
+        ("loadgenerator", "container-liveness-probe"),
+        ("loadgenerator", "replicas-minimum"),
+        ("node-agent", "no-host-ports"),
+        ("postgres", "replicas-minimum"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, r)| (n.to_string(), r.to_string()))
+        .collect();
+    assert_eq!(rest, expected, "{report}");
+    let objects = report["objects"].as_array().map_or(0, Vec::len);
+    assert_eq!(objects, 12);
+
+    // The mutation gives the pods a numeric user, so an image whose USER is a name starts.
+    let out = bulwark(
+        &[
+            "mutate",
+            "-f",
+            &fixture("apps/frontend.yaml"),
+            "-o",
+            "patch",
+            "--rule",
+            "set-run-as-non-root",
+        ],
+        None,
+    );
+    let patches: Value = serde_json::from_slice(&out.stdout).expect("patch JSON");
+    let text = patches.to_string();
+    assert!(
+        text.contains(r#""value":{"runAsGroup":65532,"runAsNonRoot":true,"runAsUser":65532}"#)
+            || text
+                .contains(r#""value":{"runAsNonRoot":true,"runAsUser":65532,"runAsGroup":65532}"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_findings_carry_why_and_a_docs_anchor() {
+    let (report, _) = json_report(&["-f", FIXTURES], None);
+    let markdown = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
+        .expect("docs/rules.md");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty());
+    for f in findings {
+        let rule = f["rule"].as_str().expect("rule");
+        let why = bulwark::engine::registry::why(rule).expect("documented");
+        assert_eq!(f["why"], why, "{rule}");
+        let docs = f["docs"].as_str().expect("docs");
+        assert_eq!(docs, format!("docs/rules.md#{rule}"));
+        assert!(
+            markdown.contains(&format!("<a id=\"{rule}\"></a>")),
+            "{rule}"
+        );
     }
 }
 

@@ -14,8 +14,14 @@ use serde_json::Value;
 fn user_blocks(rule: &str, original: &Value, field: &str) -> bool {
     let text = original.to_string();
     match rule {
-        // An explicit runAsNonRoot or runAsUser anywhere is the user's choice.
-        "run-as-non-root" => text.contains("\"runAsNonRoot\"") || text.contains("\"runAsUser\""),
+        // An explicit runAsUser: 0 or runAsNonRoot: false is a choice of root; a Windows pod
+        // has no numeric users.
+        "run-as-non-root" => {
+            text.contains("\"runAsNonRoot\":false")
+                || text.contains("\"runAsUser\":0")
+                || text.contains("\"windowsOptions\"")
+                || text.contains("\"kubernetes.io/os\":\"windows\"")
+        }
         // `Never` is kept on purpose.
         "image-pull-policy-mutable-tag" => text.contains("\"imagePullPolicy\":\"Never\""),
         // No name and no app label to derive a value from.

@@ -49,7 +49,10 @@ async fn mutate_returns_a_base64_patch_that_applies_and_is_idempotent() {
         pod["containers"][0]["resources"],
         json!({"requests": {"cpu": "100m", "memory": "128Mi"}})
     );
-    assert_eq!(pod["securityContext"], json!({"runAsNonRoot": true}));
+    assert_eq!(
+        pod["securityContext"],
+        json!({"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532})
+    );
     assert_eq!(
         pod["containers"][0]["lifecycle"],
         json!({"preStop": {"sleep": {"seconds": 10}}})

@@ -16,7 +16,7 @@ use crate::engine::admission::{Review, admit};
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::{Context, Object, Policy};
 use crate::offline::check::push_decision;
-use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report};
+use crate::offline::report::{ActionCounts, ErrorEntry, ObjectEntry, ObjectRef, Report, Unread};
 use cluster::{ListError, Listed};
 
 /// Judges every listed object; objects that do not decode become errors.
@@ -28,6 +28,11 @@ pub fn judge(
 ) -> Report {
     let mut report = Report::default();
     for e in list_errors {
+        // A listing that failed may have held any object of its kind, in any namespace.
+        report.unread.push(Unread {
+            kind: Some(e.kind.name().to_string()),
+            namespace: None,
+        });
         report.errors.push(ErrorEntry {
             file: format!("cluster {}", e.kind.plural()),
             line: None,
@@ -38,11 +43,23 @@ pub fn judge(
     for item in listed {
         match Object::decode_value(item.kind, &item.raw) {
             Ok(object) => objects.push(object),
-            Err(e) => report.errors.push(ErrorEntry {
-                file: format!("cluster {}", item.kind.plural()),
-                line: None,
-                message: e.message(&item.kind.api_version(), item.kind.name()),
-            }),
+            Err(e) => {
+                let namespace = item
+                    .raw
+                    .pointer("/metadata/namespace")
+                    .and_then(|v| v.as_str())
+                    .filter(|ns| !ns.is_empty())
+                    .map(String::from);
+                report.unread.push(Unread {
+                    kind: Some(item.kind.name().to_string()),
+                    namespace: Some(namespace),
+                });
+                report.errors.push(ErrorEntry {
+                    file: format!("cluster {}", item.kind.plural()),
+                    line: None,
+                    message: e.message(&item.kind.api_version(), item.kind.name()),
+                });
+            }
         }
     }
     // The listing is complete for the namespaces it covers: absence is meaningful.
@@ -79,6 +96,9 @@ pub fn render_text(report: &Report) -> String {
         "{} objects: {} deny, {} warn, {} audit; {} errors",
         s.objects, s.deny, s.warn, s.audit, s.errors
     );
+    if let Some(note) = report.withheld_note() {
+        let _ = writeln!(out, "note: {note}");
+    }
     let per_rule = report.tally(|f| f.rule);
     let per_namespace = report.tally(|f| f.object.namespace.as_deref().unwrap_or("(cluster)"));
     for (title, table) in [("rule", &per_rule), ("namespace", &per_namespace)] {
@@ -129,7 +149,8 @@ mod tests {
         let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "labels": {"app.kubernetes.io/name": "web"}},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
             "spec": {"containers": [{"name": "web", "image": "shop/web:latest"}]}}}});
-        // The Service's selector matches no pods: a bundle finding, since the cluster is complete.
+        // The Service's selector matches no pods, but a Deployment of its namespace could not be
+        // read: the claim is withheld and the summary says so.
         let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop", "labels": {"app.kubernetes.io/name": "web"}},
             "spec": {"selector": {"app": "wbe"}, "ports": [{"port": 80}]}});
         let broken = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad", "namespace": "shop"}, "spec": {"replicas": "three"}});
@@ -155,11 +176,12 @@ mod tests {
                 .any(|f| f.rule == "image-tag-pinned" && f.action == Action::Deny)
         );
         assert!(
-            report
+            !report
                 .findings
                 .iter()
                 .any(|f| f.rule == "service-selector-matches")
         );
+        assert_eq!(report.summary.withheld, 1);
         assert!(
             report
                 .findings
@@ -176,6 +198,10 @@ mod tests {
         let text = render_text(&report);
         assert!(
             text.contains("by rule:") && text.contains("by namespace:") && text.contains("  shop"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 finding(s) that an object is missing"),
             "{text}"
         );
     }

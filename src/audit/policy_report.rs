@@ -212,6 +212,8 @@ mod tests {
             file: None,
             line: None,
             field: "spec".into(),
+            why: "",
+            docs: String::new(),
         }
     }
 

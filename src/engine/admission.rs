@@ -292,7 +292,8 @@ pub fn decide_findings(
 
 /// Runs every active rule within `reach` that applies to the object (and the bundle checks,
 /// when the context has a bundle), each finding tagged with its rule's class; returns how many
-/// rules ran. Findings come sorted by rule id, then field, so output is deterministic.
+/// rules ran. Findings come sorted by rule id, then field, so output is deterministic, and each
+/// distinct finding comes once.
 fn run_rules(
     policy: &Policy,
     object: &Object,
@@ -323,7 +324,11 @@ fn run_rules(
             }
         }
     }
-    out.sort_by(|(a, _), (b, _)| (a.rule, &a.field).cmp(&(b.rule, &b.field)));
+    out.sort_by(|(a, _), (b, _)| {
+        (a.rule, &a.field, &a.message).cmp(&(b.rule, &b.field, &b.message))
+    });
+    // The same finding twice (an env var or port listed twice in one container) is said once.
+    out.dedup_by(|(a, _), (b, _)| a.rule == b.rule && a.field == b.field && a.message == b.message);
     ran
 }
 
@@ -421,4 +426,30 @@ pub fn mutate(policy: &Policy, review: &Review, ctx: &Context) -> Mutated {
 /// parts that changed (see [`super::patch`]).
 pub fn diff(before: &Object, after: &Object) -> json_patch::Patch {
     super::patch::between(before, after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rules::testing::{mk_deployment, one};
+    use serde_json::json;
+
+    #[test]
+    fn the_same_finding_twice_on_one_container_is_said_once() {
+        // The API server accepts an env var listed twice (it only warns), so a rule sees it twice.
+        let env =
+            json!([{"name": "DB_PASSWORD", "value": "x"}, {"name": "DB_PASSWORD", "value": "x"}]);
+        let object = mk_deployment(3, one(json!({"env": env})));
+        let decision = admit(
+            &Policy::builtin(),
+            &Review::of(&object),
+            &Context::admission(Some("shop"), 1_700_000_000),
+        );
+        let literal: Vec<_> = decision
+            .judged
+            .iter()
+            .filter(|j| j.finding.rule == "env-secret-literal")
+            .collect();
+        assert_eq!(literal.len(), 1, "{literal:?}");
+    }
 }

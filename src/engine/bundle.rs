@@ -46,6 +46,9 @@ pub struct NamespaceView {
     /// (kind, name) → index into `workloads`.
     by_name: HashMap<(Kind, String), usize>,
     services: HashMap<String, ServiceFacts>,
+    /// (label key, value) → the Services whose selector holds that pair first (in key order);
+    /// a Service selects a pod only if the pod carries that pair, so this finds every one.
+    services_by_selector: HashMap<(String, String), Vec<String>>,
     config_maps: HashMap<String, ConfigMapFacts>,
     /// (target kind, target name) → the HPAs that scale it.
     hpas: HashMap<(String, String), Vec<HpaFacts>>,
@@ -102,6 +105,9 @@ impl ContainerRequests {
 pub struct ServiceFacts {
     pub name: String,
     pub ports: Vec<ServicePortFacts>,
+    /// The pods it sends traffic to; empty for a Service without a selector (endpoints kept
+    /// by hand) and for `ExternalName`.
+    pub selector: BTreeMap<String, String>,
     /// The same ports by name and number, so a backend is checked by one lookup.
     pub index: PortIndex,
 }
@@ -168,6 +174,8 @@ pub fn list_some(items: impl IntoIterator<Item = String>, shown: usize) -> Strin
 pub struct ServicePortFacts {
     pub name: Option<String>,
     pub port: i32,
+    /// Where the traffic goes on the pods: `targetPort`, which defaults to `port`.
+    pub target: IntOrString,
 }
 
 /// A ConfigMap.
@@ -292,14 +300,25 @@ impl BundleIndex {
                     .map(|p| ServicePortFacts {
                         name: p.name.clone(),
                         port: p.port,
+                        target: p.target_port.clone().unwrap_or(IntOrString::Int(p.port)),
                     })
                     .collect();
                 let mut index = PortIndex::default();
                 for p in &ports {
                     index.insert(p.name.as_deref(), p.port);
                 }
-                view.services
-                    .insert(name.clone(), ServiceFacts { name, ports, index });
+                let selector = service
+                    .spec
+                    .as_ref()
+                    .filter(|s| s.type_.as_deref() != Some("ExternalName"))
+                    .and_then(|s| s.selector.clone())
+                    .unwrap_or_default();
+                view.add_service(ServiceFacts {
+                    name,
+                    ports,
+                    selector,
+                    index,
+                });
             }
             Object::ConfigMap(cm) => {
                 let immutable = cm.immutable == Some(true);
@@ -384,6 +403,36 @@ impl NamespaceView {
         self.workloads.push(facts);
     }
 
+    fn add_service(&mut self, facts: ServiceFacts) {
+        // A name given twice in one run keeps the last document, as `kubectl apply` would.
+        if let Some(old) = self.services.remove(&facts.name)
+            && let Some((k, v)) = old.selector.iter().next()
+            && let Some(names) = self.services_by_selector.get_mut(&(k.clone(), v.clone()))
+        {
+            names.retain(|n| *n != old.name);
+        }
+        if let Some((k, v)) = facts.selector.iter().next() {
+            self.services_by_selector
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .push(facts.name.clone());
+        }
+        self.services.insert(facts.name.clone(), facts);
+    }
+
+    /// The Services whose selector picks pods labelled `labels`.
+    pub fn services_selecting<'s>(
+        &'s self,
+        labels: &'s BTreeMap<String, String>,
+    ) -> impl Iterator<Item = &'s ServiceFacts> {
+        labels
+            .iter()
+            .filter_map(|(k, v)| self.services_by_selector.get(&(k.clone(), v.clone())))
+            .flatten()
+            .filter_map(|name| self.services.get(name))
+            .filter(move |s| Selector::Map(&s.selector).matches(labels))
+    }
+
     pub fn has_workloads(&self) -> bool {
         !self.workloads.is_empty()
     }
@@ -440,8 +489,14 @@ impl NamespaceView {
 
     /// The HPAs whose `scaleTargetRef` names this kind and name.
     pub fn hpas_for(&self, kind: Kind, name: &str) -> &[HpaFacts] {
+        self.hpas_targeting(kind.name(), name)
+    }
+
+    /// The HPAs whose `scaleTargetRef` names `kind` (as written: `Deployment`, or the kind of
+    /// a custom resource with a scale subresource) and `name`.
+    pub fn hpas_targeting(&self, kind: &str, name: &str) -> &[HpaFacts] {
         self.hpas
-            .get(&(kind.name().to_string(), name.to_string()))
+            .get(&(kind.to_string(), name.to_string()))
             .map(Vec::as_slice)
             .unwrap_or_default()
     }

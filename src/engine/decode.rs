@@ -28,7 +28,17 @@ pub struct DecodeError {
     /// The failing field, such as `spec.template.spec.containers[0].env[3].value`; empty when
     /// the object itself is at fault.
     pub path: String,
+    /// The same path step by step, as written (keys uncut), so a front that has the source
+    /// text can find the field's line.
+    pub steps: Vec<Step>,
     pub problem: Problem,
+}
+
+/// One step of a field path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
 }
 
 /// The kind of mismatch. Nothing here holds any part of the object's values.
@@ -116,10 +126,12 @@ pub fn explain_json(kind: Kind, json: &str) -> DecodeError {
         // the first refused, nothing more can be said.
         Ok(value) => explain(kind, value).unwrap_or(DecodeError {
             path: String::new(),
+            steps: Vec::new(),
             problem: Problem::Invalid,
         }),
         Err(_) => DecodeError {
             path: String::new(),
+            steps: Vec::new(),
             problem: Problem::NotJson,
         },
     }
@@ -132,6 +144,7 @@ pub fn explain_value(kind: Kind, value: &serde_json::Value) -> DecodeError {
         .and_then(|value| explain(kind, value))
         .unwrap_or(DecodeError {
             path: String::new(),
+            steps: Vec::new(),
             problem: Problem::Invalid,
         })
 }
@@ -144,7 +157,17 @@ fn explain(kind: Kind, value: serde_value::Value) -> Option<DecodeError> {
         &mut track,
     );
     let Mismatch(problem) = Object::deserialize_kind(kind, de).err()?;
-    let path = show_path(&track.path());
+    let tracked = track.path();
+    let path = show_path(&tracked);
+    let steps = tracked
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(Step::Index(*index)),
+            Segment::Map { key } => Some(Step::Key(key.clone())),
+            Segment::Enum { variant } => Some(Step::Key(variant.clone())),
+            Segment::Unknown => None,
+        })
+        .collect();
     let problem = match problem {
         // The only custom errors of the k8s-openapi types besides base64 come from their
         // timestamps, whose fields are named `...Time` or `...Timestamp`.
@@ -153,7 +176,11 @@ fn explain(kind: Kind, value: serde_value::Value) -> Option<DecodeError> {
         }
         other => other,
     };
-    Some(DecodeError { path, problem })
+    Some(DecodeError {
+        path,
+        steps,
+        problem,
+    })
 }
 
 /// `spec.containers[0].env[3].value`, with long map keys cut and control characters escaped.

@@ -35,6 +35,6 @@ pub mod workload;
 
 pub use admission::{Decision, Judged, Review, Target, admit, mutate};
 pub use bundle::BundleIndex;
-pub use policy::{Mode, Policy, PolicyError};
+pub use policy::{Mode, Policy, PolicyError, Selection, SelectionError};
 pub use rule::{Action, Context, Finding, Operation, Origin, RuleClass};
 pub use workload::{Kind, Object};

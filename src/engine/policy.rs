@@ -357,6 +357,120 @@ impl Policy {
     }
 }
 
+/// Which rules or mutations a run picks (`--rule`, `--skip-rule`): with `only` given, just those;
+/// then without the ones in `skip`. What the policy switches off stays off.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+}
+
+/// An id a [`Selection`] names that the run cannot pick.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error(
+        "{flag}: unknown rule `{id}`{}; `bulwark rules` lists them",
+        hint(nearest)
+    )]
+    UnknownRule {
+        flag: &'static str,
+        id: String,
+        nearest: Option<&'static str>,
+    },
+    #[error("{flag}: `{id}` is a mutation, not a rule; `bulwark mutate` picks mutations")]
+    MutationNotRule { flag: &'static str, id: String },
+    #[error(
+        "{flag}: unknown mutation or rule `{id}`{}; `bulwark rules` lists them",
+        hint(nearest)
+    )]
+    UnknownMutation {
+        flag: &'static str,
+        id: String,
+        nearest: Option<&'static str>,
+    },
+}
+
+fn hint(nearest: &Option<&'static str>) -> String {
+    nearest
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default()
+}
+
+impl Selection {
+    pub fn is_empty(&self) -> bool {
+        self.only.is_empty() && self.skip.is_empty()
+    }
+
+    /// Whether the selection keeps an entry known by any of `ids`.
+    fn keeps(&self, ids: &[&str]) -> bool {
+        let named = |list: &[String]| list.iter().any(|x| ids.contains(&x.as_str()));
+        (self.only.is_empty() || named(&self.only)) && !named(&self.skip)
+    }
+
+    /// Every id named, with the flag that named it.
+    fn ids(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        let only = self.only.iter().map(|id| ("--rule", id));
+        only.chain(self.skip.iter().map(|id| ("--skip-rule", id)))
+    }
+}
+
+impl Policy {
+    /// The policy with only the rules `selection` keeps; every id must be a rule.
+    pub fn select_rules(mut self, selection: &Selection) -> Result<Policy, SelectionError> {
+        let ids = registry::rule_ids();
+        for (flag, id) in selection.ids() {
+            if ids.contains(&id.as_str()) {
+                continue;
+            }
+            if mutations::mutation(id).is_some() {
+                return Err(SelectionError::MutationNotRule {
+                    flag,
+                    id: id.clone(),
+                });
+            }
+            return Err(SelectionError::UnknownRule {
+                flag,
+                id: id.clone(),
+                nearest: nearest(id, ids.iter().copied()),
+            });
+        }
+        for rule in &mut self.rules {
+            if !selection.keeps(&[rule.spec.id]) {
+                rule.action = Action::Off;
+            }
+        }
+        for (check, action) in &mut self.bundle_checks {
+            if !selection.keeps(&[check.id]) {
+                *action = Action::Off;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The policy with only the mutations `selection` keeps: a mutation id names it, a rule id
+    /// names the mutations that answer that rule.
+    pub fn select_mutations(mut self, selection: &Selection) -> Result<Policy, SelectionError> {
+        let rules = registry::rule_ids();
+        for (flag, id) in selection.ids() {
+            if mutations::mutation(id).is_some() || rules.contains(&id.as_str()) {
+                continue;
+            }
+            let known = mutations::MUTATIONS
+                .iter()
+                .map(|m| m.id)
+                .chain(rules.iter().copied());
+            return Err(SelectionError::UnknownMutation {
+                flag,
+                id: id.clone(),
+                nearest: nearest(id, known),
+            });
+        }
+        self.mutations
+            .retain(|m| selection.keeps(&[m.spec.id, m.spec.answers]));
+        Ok(self)
+    }
+}
+
 /// The parsed built-in policy (parsed once).
 fn defaults() -> &'static RawPolicy {
     static DEFAULTS: std::sync::OnceLock<RawPolicy> = std::sync::OnceLock::new();
@@ -985,5 +1099,91 @@ mod tests {
         assert_eq!(ok.exemptions.objects.len(), 1);
         assert!(ok.exemptions.objects[0].matches(Some("monitoring"), "Pod", "anything"));
         assert!(!ok.exemptions.objects[0].matches(Some("shop"), "Pod", "anything"));
+    }
+
+    #[test]
+    fn a_selection_keeps_only_the_rules_it_names_and_drops_the_skipped() {
+        let pick = |only: &[&str], skip: &[&str]| Selection {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+        };
+        let policy = Policy::builtin()
+            .select_rules(&pick(&["image-tag-pinned", "pdb-allows-disruption"], &[]))
+            .expect("known ids");
+        let active: Vec<&str> = policy.active_rules().map(|r| r.spec.id).collect();
+        assert_eq!(active, ["image-tag-pinned", "pdb-allows-disruption"]);
+        assert_eq!(policy.active_bundle_checks().count(), 1);
+        let policy = Policy::builtin()
+            .select_rules(&pick(&[], &["image-tag-pinned", "pdb-allows-disruption"]))
+            .expect("known ids");
+        assert_eq!(policy.action("image-tag-pinned"), Action::Off);
+        assert_eq!(policy.active_bundle_checks().count(), 0);
+        assert_eq!(policy.action("no-privileged"), Action::Deny);
+        // A rule the policy leaves off stays off.
+        let policy = Policy::builtin()
+            .select_rules(&pick(&["volume-types-restricted"], &[]))
+            .expect("known id");
+        assert_eq!(policy.active_rules().count(), 0);
+    }
+
+    #[test]
+    fn a_selection_names_unknown_ids_and_mutations_clearly() {
+        let only = |id: &str| Selection {
+            only: vec![id.to_string()],
+            skip: vec![],
+        };
+        let err = Policy::builtin()
+            .select_rules(&only("image-tag-pined"))
+            .expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "--rule: unknown rule `image-tag-pined` (did you mean `image-tag-pinned`?); `bulwark rules` lists them"
+        );
+        let err = Policy::builtin()
+            .select_rules(&only("set-run-as-non-root"))
+            .expect_err("a mutation");
+        assert!(
+            err.to_string().contains("is a mutation, not a rule"),
+            "{err}"
+        );
+        let skip = Selection {
+            only: vec![],
+            skip: vec!["nope".into()],
+        };
+        let err = Policy::builtin()
+            .select_mutations(&skip)
+            .expect_err("unknown");
+        assert!(
+            err.to_string()
+                .starts_with("--skip-rule: unknown mutation or rule `nope`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mutations_are_picked_by_their_id_or_the_rule_they_answer() {
+        let by = |only: &[&str], skip: &[&str]| {
+            let selection = Selection {
+                only: only.iter().map(|s| s.to_string()).collect(),
+                skip: skip.iter().map(|s| s.to_string()).collect(),
+            };
+            Policy::builtin()
+                .select_mutations(&selection)
+                .expect("known ids")
+                .enabled_mutations()
+                .map(|m| m.spec.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by(&["set-run-as-non-root"], &[]), ["set-run-as-non-root"]);
+        assert_eq!(by(&["run-as-non-root"], &[]), ["set-run-as-non-root"]);
+        let without = by(&[], &["run-as-non-root", "add-prestop-hook"]);
+        assert_eq!(
+            without,
+            [
+                "add-resource-requests",
+                "add-recommended-labels",
+                "set-image-pull-policy"
+            ]
+        );
     }
 }

@@ -72,12 +72,21 @@ pub static RULES: &[&RuleSpec] = &[
     &rules::service_selector_matches::SPEC,
     &rules::hpa_target_requests::SPEC,
     &rules::hpa_replicas_conflict::SPEC,
+    &rules::hpa_target_unique::SPEC,
     &rules::pdb_single_field::SPEC,
 ];
 
 /// Looks a rule up by id.
 pub fn rule(id: &str) -> Option<&'static RuleSpec> {
     RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// Why rule `id` matters, in a few words (a bundle check registered apart from its rule
+/// answers for an id that has no rule of its own).
+pub fn why(id: &str) -> Option<&'static str> {
+    rule(id)
+        .map(|r| r.why)
+        .or_else(|| BUNDLE_CHECKS.iter().find(|c| c.id == id).map(|c| c.why))
 }
 
 /// Every bundle check registered apart from its rule.

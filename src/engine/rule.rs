@@ -157,6 +157,12 @@ pub struct Finding {
     /// stronger.
     #[serde(skip)]
     pub ceiling: Action,
+    /// The kinds of object the finding says are missing in the object's namespace (a selector
+    /// that matches no workload, a backend Service that does not exist); empty for the rest. A
+    /// front that could not read an object of such a kind there withholds the finding: the
+    /// missing object may be the one it could not read.
+    #[serde(skip)]
+    pub missing: &'static [Kind],
 }
 
 impl Finding {
@@ -166,7 +172,14 @@ impl Finding {
             field: field.into(),
             message: message.into(),
             ceiling: Action::Deny,
+            missing: &[],
         }
+    }
+
+    /// Marks the finding as a claim that no object of `kinds` in the namespace fits.
+    pub fn claims_absence(mut self, kinds: &'static [Kind]) -> Self {
+        self.missing = kinds;
+        self
     }
 
     /// Caps the action this finding can take at `ceiling`.

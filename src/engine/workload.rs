@@ -4,6 +4,8 @@
 //! Rules and mutations never match on kinds to find a pod spec: they ask [`Object::pod`] or
 //! [`Object::pod_mut`], and patch paths and finding fields come from [`Kind::pod_spec_path`].
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -300,6 +302,27 @@ pub struct PodView<'a> {
     /// The pod template's metadata (for a Pod: the Pod's own metadata).
     pub meta: Option<&'a ObjectMeta>,
     pub path: PodSpecPath,
+}
+
+/// Whether the pods of `spec` run to completion: `restartPolicy` `Never` or `OnFailure`.
+pub fn runs_to_completion(spec: &PodSpec) -> bool {
+    matches!(spec.restart_policy.as_deref(), Some("Never" | "OnFailure"))
+}
+
+// === impl PodView ===
+
+impl PodView<'_> {
+    /// Whether its containers run to completion instead of serving until replaced: a
+    /// `restartPolicy` of `Never` or `OnFailure` (every Job and CronJob template, and batch
+    /// Pods). Probes and shutdown hooks of serving containers mean nothing there.
+    pub fn runs_to_completion(&self) -> bool {
+        runs_to_completion(self.spec)
+    }
+
+    /// The labels its pods carry (the template's; a Pod's own).
+    pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.meta.and_then(|m| m.labels.as_ref())
+    }
 }
 
 /// A pod spec and its template metadata, open for mutation.

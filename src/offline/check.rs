@@ -14,14 +14,16 @@ use std::path::PathBuf;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::catalog;
 use crate::engine::admission::{Decision, Review, admit, decide_findings};
 use crate::engine::bundle::{BundleIndex, Coverage};
 use crate::engine::exemption::Exemption;
+use crate::engine::registry;
 use crate::engine::rules::deprecated_api_version;
 use crate::engine::{Context, Object, Policy};
 use crate::manifests::{self, Item, Source};
 use crate::offline::report::{
-    ErrorEntry, ExemptedEntry, FindingEntry, ObjectEntry, ObjectRef, Report,
+    ErrorEntry, ExemptedEntry, FindingEntry, ObjectEntry, ObjectRef, Report, Unread,
 };
 
 /// A document that holds an object, as far as it could be read.
@@ -113,9 +115,12 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
         }
         Item::Object {
             source,
+            raw,
             typed: Err(message),
-            ..
-        } => report.errors.push(error(source, message)),
+        } => {
+            report.unread.push(unread_document(&raw));
+            report.errors.push(error(source, message));
+        }
         Item::Unread {
             source,
             api_version,
@@ -127,6 +132,10 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
             report
                 .notes
                 .push(format!("{}:{}: {note}", source.file, source.line));
+            report.unread.push(Unread {
+                kind: Some(kind.clone()),
+                namespace: Some(manifest_namespace(&meta).map(String::from)),
+            });
             reads.push(Read::Unread {
                 source,
                 api_version,
@@ -137,7 +146,10 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
         Item::Skipped { source, note, .. } => report
             .notes
             .push(format!("{}:{}: skipped: {note}", source.file, source.line)),
-        Item::Error { source, message } => report.errors.push(error(source, message)),
+        Item::Error { source, message } => {
+            report.unread.push(Unread::anything());
+            report.errors.push(error(source, message));
+        }
     });
 
     let index = BundleIndex::from_objects(
@@ -186,13 +198,25 @@ fn check(policy: &Policy, feed: impl FnOnce(&mut dyn FnMut(Item)), now: i64) -> 
 
 /// Adds one object and its decision to the report. Shared by `check` and `audit`; `file` and
 /// `line` are absent for objects read from a cluster. A denial that audit mode turned into a
-/// warning is worded as the webhook words it, `[would deny] ...`.
+/// warning is worded as the webhook words it, `[would deny] ...`. A finding that an object is
+/// missing is withheld (and counted) when something the run could not read may be that object:
+/// of the right kind (or unknown) in the same namespace (or anywhere).
 pub fn push_decision(report: &mut Report, decision: Decision, mut entry: ObjectEntry) {
     entry.checks = decision.checked;
     report.checks += decision.checked;
     let object = &entry.object;
     for judged in decision.judged {
         let finding = judged.finding;
+        let namespace = object.namespace.as_deref();
+        if !finding.missing.is_empty()
+            && report
+                .unread
+                .iter()
+                .any(|u| u.could_be(finding.missing, namespace))
+        {
+            report.withheld += 1;
+            continue;
+        }
         let message = if judged.would_deny {
             format!("[would deny] {}", finding.message)
         } else {
@@ -207,6 +231,8 @@ pub fn push_decision(report: &mut Report, decision: Decision, mut entry: ObjectE
             file: entry.file.clone(),
             line: entry.line,
             field: finding.field,
+            why: registry::why(finding.rule).unwrap_or_default(),
+            docs: catalog::docs_anchor(finding.rule),
         });
     }
     for exempted in decision.exempted {
@@ -229,6 +255,19 @@ fn judge_unread(policy: &Policy, api_version: &str, kind: &str, meta: &ObjectMet
         .into_iter()
         .collect();
     decide_findings(policy, &exemption, &[deprecated_api_version::ID], findings)
+}
+
+/// What is known of a document that did not decode: its kind and namespace as written.
+fn unread_document(raw: &serde_json::Value) -> Unread {
+    let namespace = raw
+        .pointer("/metadata/namespace")
+        .and_then(|v| v.as_str())
+        .filter(|ns| !ns.is_empty())
+        .map(String::from);
+    Unread {
+        kind: raw.get("kind").and_then(|v| v.as_str()).map(String::from),
+        namespace: Some(namespace),
+    }
 }
 
 fn error(source: Source, message: String) -> ErrorEntry {
@@ -279,7 +318,18 @@ kind: [broken
         assert_eq!(report.errors[0].line, Some(18));
         let rules: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
         assert!(rules.contains(&"image-tag-pinned"), "{rules:?}");
-        assert!(rules.contains(&"service-selector-matches"), "{rules:?}");
+        // The broken document might be the workload the selector means: not claimed missing.
+        assert!(!rules.contains(&"service-selector-matches"), "{rules:?}");
+        assert_eq!(report.summary.withheld, 1);
+        assert!(
+            report
+                .withheld_note()
+                .is_some_and(|n| n.contains("1 input error(s)"))
+        );
+        assert_eq!(report.outcome(FailOn::Deny).exit_code(), 2);
+
+        let readable = BUNDLE.split("---\napiVersion: v1\nkind: [broken").next();
+        let report = check(readable.unwrap_or_default(), &Policy::builtin());
         let service = report
             .findings
             .iter()
@@ -287,7 +337,8 @@ kind: [broken
             .expect("bundle finding");
         assert_eq!(service.line, Some(12));
         assert_eq!(service.object.describe(), "Service shop/web");
-        assert_eq!(report.outcome(FailOn::Deny).exit_code(), 2);
+        assert_eq!(report.summary.withheld, 0);
+        assert_eq!(report.withheld_note(), None);
     }
 
     #[test]

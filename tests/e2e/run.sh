@@ -139,7 +139,7 @@ t = d["spec"]["template"]; pod = t["spec"]; c = pod["containers"]
 assert len(c) == 1, "one container"
 assert c[0]["resources"]["requests"] == {"cpu": "100m"}, c[0]["resources"]
 assert c[0]["resources"]["limits"] == {"memory": "256Mi"}, c[0]["resources"]
-assert pod["securityContext"]["runAsNonRoot"] is True, pod.get("securityContext")
+assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532}, pod.get("securityContext")
 assert c[0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}, c[0].get("lifecycle")
 assert c[0]["imagePullPolicy"] == "Always", c[0]["imagePullPolicy"]
 assert d["metadata"]["labels"] == {"app": "good", "app.kubernetes.io/name": "good"}, d["metadata"]["labels"]

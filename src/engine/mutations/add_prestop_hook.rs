@@ -8,7 +8,7 @@ use crate::engine::mutation::{Change, Mutation, MutationSpec, params, pod_to_mut
 use crate::engine::rule::Context;
 use crate::engine::rules::termination_grace_covers_prestop::DEFAULT_GRACE_SECONDS;
 use crate::engine::workload::Object;
-use crate::engine::workload::PodMut;
+use crate::engine::workload::{PodMut, runs_to_completion};
 
 pub const ID: &str = "add-prestop-hook";
 
@@ -72,6 +72,10 @@ impl Mutation for AddPrestopHook {
         let Some(PodMut { spec, path, .. }) = pod_to_mutate(object, ctx) else {
             return;
         };
+        // A batch Pod (restartPolicy Never or OnFailure) has nothing to drain.
+        if runs_to_completion(spec) {
+            return;
+        }
         let mut added = false;
         for c in &mut spec.containers {
             let serves = c.ports.as_ref().is_some_and(|p| !p.is_empty());
@@ -158,6 +162,16 @@ mod tests {
                 .pointer("/spec/template/spec/terminationGracePeriodSeconds")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn leaves_a_batch_pod_alone() {
+        for policy in ["Never", "OnFailure"] {
+            let mut spec = serving();
+            spec["restartPolicy"] = json!(policy);
+            let (input, _, _) = workloads(spec).remove(0);
+            assert_mutates(ID, json!({}), input.clone(), input);
+        }
     }
 
     #[test]

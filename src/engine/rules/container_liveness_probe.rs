@@ -22,6 +22,10 @@ struct ContainerLivenessProbe;
 impl Rule for ContainerLivenessProbe {
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
         let Some(pod) = object.pod() else { return };
+        // A batch pod stops by itself: nothing to probe or drain.
+        if pod.runs_to_completion() {
+            return;
+        }
         for c in containers(&pod, ContainerSet::App).filter(|c| c.liveness_probe().is_none()) {
             out.push(Finding::new(
                 ID,
@@ -56,5 +60,14 @@ mod tests {
         let probe = json!({"livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}}});
         assert!(run(ID, &mk_deployment(3, one(probe))).is_empty());
         assert!(run(ID, &mk_cronjob(one(json!({})))).is_empty());
+    }
+
+    #[test]
+    fn ignores_pods_that_run_to_completion() {
+        for policy in ["Never", "OnFailure"] {
+            let mut spec = one(json!({}));
+            spec["restartPolicy"] = json!(policy);
+            assert!(run(ID, &mk_pod(spec)).is_empty(), "{policy}");
+        }
     }
 }

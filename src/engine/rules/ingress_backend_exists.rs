@@ -43,7 +43,7 @@ fn judge(
                     "backend Service {} does not exist in the namespace; create it or fix the name",
                     backend.name
                 ),
-            ));
+            ).claims_absence(&[Kind::Service]));
         }
         return;
     };

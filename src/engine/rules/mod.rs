@@ -58,6 +58,7 @@ pub mod config_rollout_checksum;
 pub mod deprecated_api_version;
 pub mod hpa_replicas_conflict;
 pub mod hpa_target_requests;
+pub mod hpa_target_unique;
 pub mod ingress_backend_exists;
 pub mod pdb_allows_disruption_bundle;
 pub mod pdb_single_field;

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::engine::containers::{ContainerSet, containers};
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -19,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
         Kind::ReplicationController,
     ]),
     sees: &[Sees::Admission, Sees::Bundle],
-    summary: "a workload with more than one replica (or an HPA) spreads by podAntiAffinity or topologySpreadConstraints on hostname or zone",
+    summary: "a workload with more than one replica (or an HPA) spreads by podAntiAffinity or topologySpreadConstraints on hostname or zone (a hostPort spreads by itself)",
     why: "without spreading, every replica can land on the same node, defeating the point of replication",
     fix: "add topologySpreadConstraints on kubernetes.io/hostname (or topology.kubernetes.io/zone), or a preferred podAntiAffinity on the app label",
     build: |v| Ok(Box::new(PodAntiAffinity(serde_json::from_value(v)?))),
@@ -78,7 +79,11 @@ impl Rule for PodAntiAffinity {
             .iter()
             .flatten()
             .any(|t| wanted(&t.topology_key));
-        if !by_anti_affinity && !by_spread {
+        // Two pods that bind the same hostPort never share a node: the scheduler spreads them.
+        let by_host_port = containers(&pod, ContainerSet::App)
+            .flat_map(|c| c.ports())
+            .any(|p| p.host_port.is_some_and(|h| h > 0));
+        if !by_anti_affinity && !by_spread && !by_host_port {
             out.push(Finding::new(
                 ID,
                 format!("{}.affinity.podAntiAffinity", pod.path.field),
@@ -135,5 +140,13 @@ mod tests {
         assert!(run(ID, &mk_deployment(3, spread)).is_empty());
         assert!(run(ID, &mk_deployment(1, one(json!({})))).is_empty());
         assert!(run(ID, &mk_pod(one(json!({})))).is_empty());
+    }
+
+    #[test]
+    fn a_host_port_already_keeps_replicas_on_separate_nodes() {
+        let agent = one(json!({"ports": [{"containerPort": 9100, "hostPort": 9100}]}));
+        assert!(run(ID, &mk_deployment(3, agent)).is_empty());
+        let plain = one(json!({"ports": [{"containerPort": 9100}]}));
+        assert_eq!(run(ID, &mk_deployment(3, plain)).len(), 1);
     }
 }

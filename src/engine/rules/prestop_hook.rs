@@ -22,6 +22,10 @@ struct PrestopHook;
 impl Rule for PrestopHook {
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
         let Some(pod) = object.pod() else { return };
+        // A batch pod stops by itself: nothing to probe or drain.
+        if pod.runs_to_completion() {
+            return;
+        }
         for c in containers(&pod, ContainerSet::App) {
             if c.has_ports() && c.lifecycle().and_then(|l| l.pre_stop.as_ref()).is_none() {
                 out.push(Finding::new(
@@ -64,5 +68,12 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn ignores_pods_that_run_to_completion() {
+        let mut spec = one(json!({"ports": [{"containerPort": 8080}]}));
+        spec["restartPolicy"] = json!("Never");
+        assert!(run(ID, &mk_pod(spec)).is_empty());
     }
 }

@@ -94,6 +94,10 @@ fn handler(c: &ContainerAt<'_>, probe: &Probe) -> Handler {
 impl Rule for ProbesDistinct {
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
         let Some(pod) = object.pod() else { return };
+        // A batch pod stops by itself: nothing to probe or drain.
+        if pod.runs_to_completion() {
+            return;
+        }
         for c in containers(&pod, ContainerSet::App) {
             let (Some(live), Some(ready)) = (c.liveness_probe(), c.readiness_probe()) else {
                 continue;
@@ -163,5 +167,14 @@ mod tests {
         for spec in cases {
             assert!(run(ID, &mk_deployment(3, spec)).is_empty());
         }
+    }
+
+    #[test]
+    fn ignores_pods_that_run_to_completion() {
+        let probe = json!({"httpGet": {"path": "/healthz", "port": 8080}});
+        let mut spec = one(json!({"livenessProbe": probe, "readinessProbe": probe}));
+        assert_eq!(run(ID, &mk_pod(spec.clone())).len(), 1);
+        spec["restartPolicy"] = json!("Never");
+        assert!(run(ID, &mk_pod(spec)).is_empty());
     }
 }

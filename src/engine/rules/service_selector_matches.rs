@@ -85,7 +85,7 @@ impl Rule for ServiceSelectorMatches {
                     "selector {} matches the pod labels of no workload in the namespace, so the Service has no endpoints; make it match the pod template labels",
                     show_labels(selector)
                 ),
-            ));
+            ).claims_absence(&Kind::WORKLOADS));
             return;
         }
         // Every port of the matched workloads, indexed and listed once: each Service port is

@@ -69,6 +69,10 @@ fn parse_seconds(s: &str) -> Option<i64> {
 impl Rule for TerminationGraceCoversPrestop {
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
         let Some(pod) = object.pod() else { return };
+        // A batch pod stops by itself: nothing to probe or drain.
+        if pod.runs_to_completion() {
+            return;
+        }
         let grace = pod
             .spec
             .termination_grace_period_seconds
@@ -173,5 +177,13 @@ mod tests {
         let found = run(ID, &mk_deployment(3, spec));
         assert_eq!(found.len(), 1);
         assert!(found[0].message.contains(&i64::MAX.to_string()));
+    }
+
+    #[test]
+    fn ignores_pods_that_run_to_completion() {
+        let mut spec = with(Some(5), json!({"sleep": {"seconds": 30}}));
+        assert_eq!(run(ID, &mk_pod(spec.clone())).len(), 1);
+        spec["restartPolicy"] = json!("OnFailure");
+        assert!(run(ID, &mk_pod(spec)).is_empty());
     }
 }

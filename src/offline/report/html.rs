@@ -77,6 +77,8 @@ struct Page<'a> {
     total: usize,
     rules: Vec<RuleRow<'a>>,
     errors: &'a [ErrorEntry],
+    /// Why findings that an object is missing were withheld, if any were.
+    withheld_note: Option<String>,
     /// The findings for the script, as JSON safe to sit inside a `<script>` element.
     data: String,
     csp: String,
@@ -251,6 +253,7 @@ impl<'a> Page<'a> {
             total: report.findings.len(),
             rules,
             errors: &report.errors,
+            withheld_note: report.withheld_note(),
             data,
             csp,
             style: STYLE,

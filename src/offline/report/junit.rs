@@ -35,6 +35,8 @@ struct Case {
     failing: Vec<String>,
     passing: Vec<String>,
     error: Option<String>,
+    /// Said on the case's stderr: why findings were withheld.
+    note: Option<String>,
 }
 
 /// Renders `report`; findings at or above `fail_on` fail their case.
@@ -52,6 +54,7 @@ pub fn render(report: &Report, fail_on: FailOn) -> String {
     let mut findings = report.findings.iter().peekable();
     for object in &report.objects {
         let mut case = Case {
+            note: None,
             name: object.object.describe(),
             line: object.line,
             failing: Vec::new(),
@@ -72,9 +75,12 @@ pub fn render(report: &Report, fail_on: FailOn) -> String {
         let i = suite(&mut suites, object.file.as_deref().unwrap_or("-"));
         suites[i].1.push(case);
     }
+    // The note about withheld findings goes with the first input error that caused it.
+    let mut note = report.withheld_note();
     for error in &report.errors {
         let i = suite(&mut suites, &error.file);
         suites[i].1.push(Case {
+            note: note.take(),
             name: match error.line {
                 Some(line) => format!("document at line {line}"),
                 None => "file".to_string(),
@@ -143,6 +149,9 @@ pub fn render(report: &Report, fail_on: FailOn) -> String {
                     "      <system-out>{}</system-out>",
                     escape(&case.passing.join("\n"))
                 );
+            }
+            if let Some(note) = &case.note {
+                let _ = writeln!(out, "      <system-err>{}</system-err>", escape(note));
             }
             out.push_str("    </testcase>\n");
         }

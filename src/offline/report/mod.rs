@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::engine::Action;
 use crate::engine::exemption::ExemptionSource;
+use crate::engine::{Action, Kind};
 
 /// Which object a finding is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -71,6 +71,10 @@ pub struct FindingEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub field: String,
+    /// Why the rule matters, from the catalog (the same for every finding of the rule).
+    pub why: &'static str,
+    /// Where the rule is documented: its anchor in `docs/rules.md`.
+    pub docs: String,
 }
 
 /// A rule an exemption switched off on one object, where it found something.
@@ -109,6 +113,39 @@ pub struct ErrorEntry {
     pub message: String,
 }
 
+/// Something a run could not read: of which kind and in which namespace, where that is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unread {
+    /// The kind's name (`Deployment`); `None` when not even that could be read.
+    pub kind: Option<String>,
+    /// `None`: any namespace (a listing that failed, a document that does not parse).
+    /// `Some(None)`: a manifest that names no namespace.
+    pub namespace: Option<Option<String>>,
+}
+
+impl Unread {
+    /// Nothing is known about it: it could be any object anywhere.
+    pub fn anything() -> Self {
+        Unread {
+            kind: None,
+            namespace: None,
+        }
+    }
+
+    /// Whether it could be an object of one of `kinds` in `namespace`.
+    pub fn could_be(&self, kinds: &[Kind], namespace: Option<&str>) -> bool {
+        let kind_fits = self
+            .kind
+            .as_deref()
+            .is_none_or(|k| kinds.iter().any(|kind| kind.name() == k));
+        let namespace_fits = self
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| ns.as_deref() == namespace);
+        kind_fits && namespace_fits
+    }
+}
+
 /// Counts per action.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -121,6 +158,9 @@ pub struct Summary {
     pub checks: usize,
     /// Findings an exemption switched off.
     pub exempted: usize,
+    /// Findings that another object is missing, withheld because an object the run could not
+    /// read may be it.
+    pub withheld: usize,
 }
 
 /// Findings per action, for one group of findings (a rule, a namespace, a file, an object).
@@ -158,6 +198,12 @@ pub struct Report {
     /// Rule checks made so far; `count` copies it into the summary.
     #[serde(skip)]
     pub checks: usize,
+    /// Findings withheld so far (see [`Summary::withheld`]); `count` copies it.
+    #[serde(skip)]
+    pub withheld: usize,
+    /// What the run could not read, as far as it is known; recorded before objects are judged.
+    #[serde(skip)]
+    pub unread: Vec<Unread>,
     /// Documents that were skipped, and why; printed on stderr, not part of the shape.
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -175,7 +221,19 @@ impl Report {
             errors: self.errors.len(),
             checks: self.checks,
             exempted: self.exempted.len(),
+            withheld: self.withheld,
         };
+    }
+
+    /// What the summary says about withheld findings, when there are any.
+    pub fn withheld_note(&self) -> Option<String> {
+        let n = self.summary.withheld;
+        (n > 0).then(|| {
+            format!(
+                "{n} finding(s) that an object is missing (a selector that matches nothing, a backend Service that does not exist) withheld: {} input error(s), and what looks missing may be what could not be read",
+                self.summary.errors
+            )
+        })
     }
 }
 

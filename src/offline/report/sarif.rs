@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::{ErrorEntry, Report};
+use std::collections::HashMap;
+
+use super::{ErrorEntry, FindingEntry, Report};
 use crate::catalog::{Entry, EntryType};
 use crate::engine::Action;
 
@@ -95,12 +97,27 @@ fn notification(error: &ErrorEntry) -> Value {
     })
 }
 
+/// `rule:file:namespace/Kind/name:field`, with `:N` for the Nth repeat of the same text.
+fn fingerprint(f: &FindingEntry, qualified: &str, seen: &mut HashMap<String, usize>) -> String {
+    let file = f.file.as_deref().map(uri).unwrap_or_default();
+    let base = format!("{}:{file}:{qualified}:{}", f.rule, f.field);
+    let n = seen.entry(base.clone()).or_default();
+    *n += 1;
+    match *n {
+        1 => base,
+        n => format!("{base}:{n}"),
+    }
+}
+
 /// Renders `report` with the rules of `catalog`.
 pub fn render(report: &Report, catalog: &[Entry]) -> String {
     let rules: Vec<&Entry> = catalog
         .iter()
         .filter(|e| e.entry_type == EntryType::Rule)
         .collect();
+    // How many results so far had each fingerprint: a repeat gets its ordinal appended, so
+    // every result keeps one of its own and code scanning never merges two alerts.
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let results: Vec<Value> = report
         .findings
         .iter()
@@ -122,8 +139,8 @@ pub fn render(report: &Report, catalog: &[Entry]) -> String {
                 "kind": if f.action == Action::Off { "informational" } else { "fail" },
                 "message": { "text": f.message },
                 "locations": [loc],
-                // Stable across runs even when lines move.
-                "partialFingerprints": { "bulwarkFinding/v1": format!("{}:{qualified}:{}", f.rule, f.field) },
+                // Stable across runs even when lines move: the file, the object and the field.
+                "partialFingerprints": { "bulwarkFinding/v2": fingerprint(f, &qualified, &mut seen) },
                 "properties": { "action": f.action, "field": f.field, "object": object },
             });
             if let Some(i) = rules.iter().position(|r| r.id == f.rule) {
@@ -144,7 +161,9 @@ pub fn render(report: &Report, catalog: &[Entry]) -> String {
             }},
             "invocations": [{
                 "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": report.errors.iter().map(notification).collect::<Vec<_>>(),
+                "toolExecutionNotifications": report.errors.iter().map(notification)
+                    .chain(report.withheld_note().map(|note| json!({"level": "note", "message": {"text": note}})))
+                    .collect::<Vec<_>>(),
             }],
             "results": results,
         }],

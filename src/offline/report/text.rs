@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::{FailOn, Outcome, Report};
+use super::{ActionCounts, FailOn, Outcome, Report};
 use crate::engine::Action;
+use crate::engine::registry;
 
 struct Style {
     on: bool,
@@ -106,6 +107,10 @@ pub fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&per_rule(report, &style));
+    if let Some(note) = report.withheld_note() {
+        let _ = writeln!(out, "{}\n", style.paint("33", &format!("note: {note}")));
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,
@@ -143,6 +148,46 @@ pub fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         ),
     };
     let _ = writeln!(out, "{verdict}");
+    out
+}
+
+/// The findings counted per rule and action, strongest first, each rule with its why once.
+fn per_rule(report: &Report, style: &Style) -> String {
+    let mut rules: Vec<_> = report.tally(|f| f.rule).into_iter().collect();
+    if rules.is_empty() {
+        return String::new();
+    }
+    let strongest = |c: &ActionCounts| {
+        [Action::Deny, Action::Warn, Action::Audit]
+            .into_iter()
+            .find(|a| match a {
+                Action::Deny => c.deny > 0,
+                Action::Warn => c.warn > 0,
+                _ => c.audit > 0,
+            })
+            .unwrap_or(Action::Off)
+    };
+    rules.sort_by(|(a_id, a), (b_id, b)| {
+        (strongest(b), b.total(), a_id).cmp(&(strongest(a), a.total(), b_id))
+    });
+    let width = rules.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+    let mut out = format!("{}\n", style.paint("1", "Findings per rule"));
+    for (id, counts) in rules {
+        let by_action: Vec<String> = [
+            (counts.deny, Action::Deny),
+            (counts.warn, Action::Warn),
+            (counts.audit, Action::Audit),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, a)| format!("{n} {}", a.as_str()))
+        .collect();
+        let _ = writeln!(out, "  {id:width$}  {}", by_action.join(", "));
+        if let Some(why) = registry::why(id) {
+            let _ = writeln!(out, "      {}", style.paint("2", &format!("why: {why}")));
+        }
+    }
+    out.push('\n');
     out
 }
 
@@ -191,6 +236,8 @@ mod tests {
                 file: Some("a.yaml".into()),
                 line: Some(3),
                 field: "spec.template.spec.containers[web].image".into(),
+                why: "",
+                docs: String::new(),
             }],
             errors: vec![ErrorEntry {
                 file: "b.yaml".into(),
@@ -205,9 +252,12 @@ mod tests {
                 errors: 1,
                 checks: 40,
                 exempted: 0,
+                withheld: 0,
             },
             exempted: vec![],
             checks: 40,
+            withheld: 0,
+            unread: vec![],
             notes: vec![],
         }
     }
@@ -239,6 +289,36 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn ends_with_findings_per_rule_and_action_and_each_rules_why_once() {
+        let mut report = report();
+        let mut second = report.findings[0].clone();
+        second.field = "spec.template.spec.containers[sidecar].image".into();
+        report.findings.push(second);
+        let mut warned = report.findings[0].clone();
+        warned.rule = "container-readiness-probe";
+        warned.action = Action::Warn;
+        report.findings.push(warned);
+        let text = render(&report, FailOn::Deny, false);
+        let (_, tail) = text
+            .split_once("Findings per rule\n")
+            .expect("a per-rule section");
+        let mut lines = tail.lines();
+        assert_eq!(lines.next(), Some("  image-tag-pinned           2 deny"));
+        let why = registry::why("image-tag-pinned").expect("documented");
+        assert_eq!(
+            lines.next().map(str::trim),
+            Some(format!("why: {why}").as_str())
+        );
+        assert_eq!(lines.next(), Some("  container-readiness-probe  1 warn"));
+        assert_eq!(
+            text.matches(why).count(),
+            1,
+            "the why is shown once per rule"
+        );
+        assert!(tail.contains("objects in"), "the totals come after it");
     }
 
     #[test]
