@@ -6,7 +6,7 @@
 //! allocation) and serializes and diffs only the ones that differ (a container, the pod's
 //! security context, the labels), each at its place in the object. The cost follows the
 //! change, not the object: a Deployment with managedFields, a status and twenty containers
-//! of which one changed costs one container's diff. `tests/patch_regions.rs` checks on the
+//! of which one changed costs one container's diff. `tests/suite/patch_regions.rs` checks on the
 //! corpus and on generated objects that the patch has the effect of the whole-object diff.
 
 use json_patch::jsonptr::PointerBuf;

@@ -178,7 +178,7 @@ test('with scripts off the page still shows the counts, the charts and the first
 
 test('measurement: a report of 10,000 findings in Chromium', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-10k-'));
-  // The same shape as tests/html_report.rs: 23 findings per Deployment.
+  // The same shape as tests/suite/html_report.rs: 23 findings per Deployment.
   for (let file = 0; file < 20; file++) {
     let text = '';
     for (let i = file; i < 435; i += 20) {

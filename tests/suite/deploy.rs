@@ -2,8 +2,6 @@
 //! Deployment obeys bulwark's own rules, and `bulwark certs` / `bulwark manifests` produce
 //! what the README says.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -192,7 +190,7 @@ fn bulwark_check_on_deploy_reports_nothing() {
 }
 
 fn bulwark(args: &[&str]) -> std::process::Output {
-    common::bulwark_cli(args, None)
+    crate::common::bulwark_cli(args, None)
 }
 
 #[test]

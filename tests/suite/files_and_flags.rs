@@ -3,13 +3,11 @@
 //! becomes a directory or grows past the size cap is logged and counted while the server keeps
 //! answering with the last good policy; an open-file limit lowers the connection cap.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::spawned::{Options, Spawned, replace_file};
-use common::*;
+use crate::common::spawned::{Options, Spawned, replace_file};
+use crate::common::*;
 
 const POLICY: &str = "apiVersion: bulwark.dev/v1\nkind: Policy\nmode: enforce\n";
 const AUDIT_POLICY: &str = "apiVersion: bulwark.dev/v1\nkind: Policy\nmode: audit\n";

@@ -1,8 +1,6 @@
 //! `bulwark check` as a user runs it: the built binary on the fixtures under
 //! `tests/fixtures/check/`, on directories and stdin, in every format, with its exit codes.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -15,7 +13,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn bulwark(args: &[&str], stdin: Option<&str>) -> Output {
-    common::bulwark_cli(args, stdin)
+    crate::common::bulwark_cli(args, stdin)
 }
 
 fn stdout(out: &Output) -> String {
@@ -410,7 +408,7 @@ fn sarif_fingerprints_are_unique_per_result_and_name_the_file() {
         FIXTURES.to_string(),
         format!("{}/tests/e2e/manifests", env!("CARGO_MANIFEST_DIR")),
     ];
-    if let Some(corpus) = common::corpus_dir() {
+    if let Some(corpus) = crate::common::corpus_dir() {
         paths.push(corpus.display().to_string());
     }
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();

@@ -3,13 +3,11 @@
 //! (its pure judging step, which `audit --output json` renders; the end-to-end suite runs the
 //! command against a real API server).
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use bulwark::audit::cluster::Listed;
 use bulwark::engine::{Kind, Policy};
-use common::*;
 use serde_json::{Value, json};
 
 const AUDIT_POLICY: &str = "apiVersion: bulwark.dev/v1\nkind: Policy\nmode: audit\n";

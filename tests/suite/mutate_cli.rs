@@ -1,8 +1,6 @@
 //! `bulwark mutate` as a user runs it: the built binary on files and on stdin, in all three
 //! outputs, with a broken document in the input.
 
-mod common;
-
 use std::process::Output;
 
 use serde_json::Value;
@@ -39,7 +37,7 @@ metadata: {name: web, namespace: shop}
 ";
 
 fn bulwark(args: &[&str], stdin: Option<&str>) -> Output {
-    common::bulwark_cli(args, stdin)
+    crate::common::bulwark_cli(args, stdin)
 }
 
 fn write_manifest(text: &str) -> (tempfile::TempDir, String) {

@@ -2,13 +2,11 @@
 //! `--shutdown-delay`, then requests in flight all complete and the process exits 0 before the
 //! grace period; a second signal exits at once, also during the delay.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::raw::{self, HalfSent};
-use common::spawned::Spawned;
-use common::*;
+use crate::common::raw::{self, HalfSent};
+use crate::common::spawned::Spawned;
+use crate::common::*;
 
 async fn readiness(admin: &str) -> u16 {
     match reqwest::get(format!("http://{admin}/readyz")).await {

@@ -1,16 +1,14 @@
 //! Operating a running server: certificate and policy hot reload, client-certificate
 //! verification, and the metrics endpoint.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bulwark::certs::{self, IssuedCertificates, KeyType, Usage};
 use bulwark::engine::Policy;
 use bulwark::server::reload::{self, PolicySource, TlsSource};
 use bulwark::server::{self, AppState, Limits, tls};
-use common::*;
 use serde_json::json;
 
 const TICK: Duration = Duration::from_millis(100);

@@ -2,8 +2,6 @@
 //! same run, `--out` writes it to a file, and a run with more than 10,000 findings stays a page
 //! of a few MB whose markup holds only the first rows (the script pages through the rest).
 
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -17,13 +15,13 @@ fn both(paths: &[&str], dir: &Path) -> (Value, String) {
     for p in paths {
         args.extend(["-f", p]);
     }
-    let out = common::bulwark_cli(&args, None);
+    let out = crate::common::bulwark_cli(&args, None);
     let json: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let file = dir.join("report.html");
     let file_arg = file.to_str().expect("utf-8 path");
     args[2] = "html";
     args.extend(["--out", file_arg]);
-    let html_run = common::bulwark_cli(&args, None);
+    let html_run = crate::common::bulwark_cli(&args, None);
     assert_eq!(html_run.status.code(), out.status.code(), "same verdict");
     assert!(html_run.stdout.is_empty(), "--out leaves stdout empty");
     let html = std::fs::read_to_string(&file).expect("--out wrote the page");

@@ -2,16 +2,14 @@
 //! silent or slow clients meet their deadline, a client over a cap is answered or closed at
 //! once and counted, and the server keeps answering everyone else.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::raw::{self, HalfSent};
+use crate::common::spawned::metric_value;
+use crate::common::*;
 use axum::body::Bytes;
 use bulwark::engine::Policy;
 use bulwark::server::Limits;
-use common::raw::{self, HalfSent};
-use common::spawned::metric_value;
-use common::*;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 

@@ -4,11 +4,9 @@
 //!
 //! Certificates are made relative to the real clock, because the server judges with it.
 
-mod common;
-
+use crate::common::*;
 use bulwark::engine::registry::RULES;
 use bulwark::engine::{Kind, Policy};
-use common::*;
 use serde_json::{Value, json};
 
 /// One rule broken one way, and an object of the same kind that passes.

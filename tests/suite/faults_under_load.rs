@@ -4,14 +4,12 @@
 //! signal fails, the new certificate and policy take effect, the broken policy is logged and
 //! counted, and the process exits 0.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::spawned::{Options, Spawned, replace_file};
-use common::*;
+use crate::common::spawned::{Options, Spawned, replace_file};
+use crate::common::*;
 use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
@@ -94,8 +92,8 @@ async fn validate_pod(client: &reqwest::Client, base: &str) -> Value {
 /// The leaf certificate a fresh handshake is served.
 async fn served_certificate(addr: &str, ca: &[&str]) -> Vec<u8> {
     let all: String = ca.concat();
-    let connector = common::raw::connector(all.as_bytes(), &[b"http/1.1"]);
-    let stream = common::raw::handshake(&connector, addr).await;
+    let connector = crate::common::raw::connector(all.as_bytes(), &[b"http/1.1"]);
+    let stream = crate::common::raw::handshake(&connector, addr).await;
     stream
         .get_ref()
         .1

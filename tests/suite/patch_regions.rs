@@ -3,11 +3,9 @@
 //! generated objects of every workload kind, that patch has exactly the effect of the diff
 //! between the whole object before and after, and applies to the document as written.
 
-mod common;
-
+use crate::common::corpus_dir;
 use bulwark::engine::{Context, Kind, Object, Policy, Review, mutate};
 use bulwark::manifests::{Item, read_paths};
-use common::corpus_dir;
 use serde_json::{Value, json};
 
 /// Checks the property on one object; returns whether the mutations changed it.

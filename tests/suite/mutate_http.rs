@@ -1,11 +1,9 @@
 //! The mutating webhook over real TLS: a base64 JSON Patch that decodes and applies, no patch
 //! when nothing changes, audit mode, exemptions.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine as _;
 use bulwark::engine::{Kind, Object, Policy};
-use common::*;
 use serde_json::{Value, json};
 
 /// A Deployment that lacks every default the mutations add.

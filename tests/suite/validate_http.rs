@@ -1,10 +1,8 @@
 //! The validating webhook over real TLS: every rule fails and passes on a Pod and on a
 //! controller kind, and the answer (deny, warning, audit annotation) follows the policy.
 
-mod common;
-
+use crate::common::*;
 use bulwark::engine::{Kind, Policy};
-use common::*;
 use serde_json::{Value, json};
 
 /// One way to break exactly one rule: JSON Patch ops where `{pod}` stands for the pod spec.

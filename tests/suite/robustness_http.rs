@@ -1,10 +1,8 @@
 //! Bad input over real TLS gets a clear 4xx and the server keeps answering; every manifest of
 //! the shared corpus gets an answer with its uid; the admin port and ALPN work.
 
-mod common;
-
+use crate::common::*;
 use bulwark::engine::Policy;
-use common::*;
 use serde_json::json;
 
 async fn still_answers(server: &TestServer) {

@@ -1,11 +1,9 @@
 //! Answers stay within what the API server passes on and within a fixed size, whatever the
 //! object: warnings per webhook and in total, the status message, audit annotations, patches.
 
-mod common;
-
+use crate::common::*;
 use bulwark::engine::{Mode, Policy};
 use bulwark::server::review::RESPONSE_MAX_BYTES;
-use common::*;
 use serde_json::{Value, json};
 
 /// The API server's limits: 256 characters per warning, 4 KiB of characters for all the

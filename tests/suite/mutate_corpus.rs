@@ -2,12 +2,10 @@
 //! as its kind, a second pass is empty, the patch only adds (never removes what the user
 //! wrote), and the rules each mutation answers no longer fire unless a user value blocks it.
 
-mod common;
-
+use crate::common::corpus_dir;
 use bulwark::engine::mutations::MUTATIONS;
 use bulwark::engine::{Context, Object, Policy, Review, admit, mutate};
 use bulwark::manifests::{Item, read_paths};
-use common::corpus_dir;
 use serde_json::Value;
 
 /// Whether the original manifest holds a user value that stops a mutation from answering `rule`.

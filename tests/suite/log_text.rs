@@ -1,14 +1,12 @@
 //! In the text log format (a terminal), control characters in what the requester wrote (name,
 //! namespace, user) are escaped: one review is one log line, and no escape reaches the screen.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use bulwark::engine::Policy;
 use bulwark::logging::EscapedFields;
-use common::*;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

@@ -2,10 +2,8 @@
 //! ephemeral containers subresource, a self-service exemption annotation; and what must not
 //! stall a rollout: generated ReplicaSets and Jobs are left to their owners.
 
-mod common;
-
+use crate::common::*;
 use bulwark::engine::Policy;
-use common::*;
 use serde_json::{Value, json};
 
 fn privileged_pod() -> Value {

@@ -5,12 +5,10 @@
 //!
 //! `cargo test --test corpus -- --nocapture` prints the findings per rule.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use bulwark::engine::{Context, Kind, Object, Policy, Review, admit};
-use common::*;
 
 /// 2026-01-01, so the result does not depend on the day the test runs.
 const NOW: i64 = 1_767_225_600;
