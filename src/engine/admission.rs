@@ -26,7 +26,9 @@ use std::collections::HashSet;
 use super::exemption::{Exempted, Exemption, RuleVerdict};
 use super::mutation::Change;
 use super::policy::{Mode, Policy};
-use super::rule::{Action, Context, Finding, Operation, Origin, RuleClass, Sees};
+use super::rule::{
+    Action, Context, FINDINGS_PER_RULE_MAX, Finding, Findings, Operation, Origin, RuleClass, Sees,
+};
 use super::workload::{Kind, Object};
 
 /// What a review asks bulwark to judge, from the request's subresource.
@@ -153,6 +155,8 @@ pub fn admit(policy: &Policy, review: &Review, ctx: &Context) -> Decision {
     let exemption = Exemption::of(policy, object, ctx.namespace);
     let mut raw = Vec::new();
     let ran = run_rules(policy, object, ctx, reach, &mut raw);
+    let truncated = ran.truncated;
+    let ran = ran.rules;
 
     let mut exempted: Vec<Exempted> = Vec::new();
     let mut refused: Vec<&'static str> = Vec::new();
@@ -203,13 +207,17 @@ pub fn admit(policy: &Policy, review: &Review, ctx: &Context) -> Decision {
         && let Some(old) = review.old.and_then(|decode| decode())
     {
         let mut old_raw = Vec::new();
-        run_rules(policy, &old, ctx, reach, &mut old_raw);
+        let old_ran = run_rules(policy, &old, ctx, reach, &mut old_raw);
         let before: HashSet<(&str, &str)> = old_raw
             .iter()
             .map(|(f, _)| (f.rule, f.field.as_str()))
             .collect();
+        // A rule that listed only part of its findings, on either object, cannot show that
+        // the unlisted ones are old: its denials stand.
+        let partial = |rule: &str| truncated.contains(&rule) || old_ran.truncated.contains(&rule);
         for j in &mut judged {
             if j.action == Action::Deny
+                && !partial(j.finding.rule)
                 && before.contains(&(j.finding.rule, j.finding.field.as_str()))
             {
                 j.action = Action::Warn;
@@ -291,19 +299,19 @@ pub fn decide_findings(
 }
 
 /// Runs every active rule within `reach` that applies to the object (and the bundle checks,
-/// when the context has a bundle), each finding tagged with its rule's class; returns how many
-/// rules ran. Findings come sorted by rule id, then field, so output is deterministic, and each
-/// distinct finding comes once.
+/// when the context has a bundle), each finding tagged with its rule's class. Findings come
+/// sorted by rule id, then field, so output is deterministic, and each distinct finding comes
+/// once. A rule that found more than it may list gets one more finding that counts the rest.
 fn run_rules(
     policy: &Policy,
     object: &Object,
     ctx: &Context,
     reach: Reach,
     out: &mut Vec<(Finding, RuleClass)>,
-) -> usize {
+) -> Ran {
     let kind = object.kind();
-    let mut ran = 0;
-    let mut found = Vec::new();
+    let mut ran = Ran::default();
+    let mut found = Findings::new();
     for rule in policy.active_rules() {
         if !rule.spec.applies_to(kind)
             || !reach.covers(rule.spec.class)
@@ -311,16 +319,16 @@ fn run_rules(
         {
             continue;
         }
-        ran += 1;
+        ran.rules += 1;
         rule.check(object, ctx, &mut found);
-        out.extend(found.drain(..).map(|f| (f, rule.spec.class)));
+        ran.collect(rule.spec.id, rule.spec.class, &mut found, out);
     }
     // The cross-object halves registered apart from their rule are practice rules.
     if ctx.bundle.is_some() && reach.covers(RuleClass::Practice) {
         for check in policy.active_bundle_checks() {
             if check.applies_to(kind) {
                 (check.check)(object, ctx, &mut found);
-                out.extend(found.drain(..).map(|f| (f, RuleClass::Practice)));
+                ran.collect(check.id, RuleClass::Practice, &mut found, out);
             }
         }
     }
@@ -329,7 +337,47 @@ fn run_rules(
     });
     // The same finding twice (an env var or port listed twice in one container) is said once.
     out.dedup_by(|(a, _), (b, _)| a.rule == b.rule && a.field == b.field && a.message == b.message);
+    // Each count of unlisted findings goes after its rule's listed ones.
+    for (note, class) in std::mem::take(&mut ran.notes) {
+        let at = out.partition_point(|(f, _)| f.rule <= note.rule);
+        out.insert(at, (note, class));
+    }
     ran
+}
+
+/// What [`run_rules`] did: how many rules ran, and which listed only part of their findings.
+#[derive(Default)]
+struct Ran {
+    rules: usize,
+    truncated: Vec<&'static str>,
+    /// One finding per truncated rule that counts what it did not list.
+    notes: Vec<(Finding, RuleClass)>,
+}
+
+impl Ran {
+    fn collect(
+        &mut self,
+        rule: &'static str,
+        class: RuleClass,
+        found: &mut Findings,
+        out: &mut Vec<(Finding, RuleClass)>,
+    ) {
+        let (listed, omitted) = found.take();
+        out.extend(listed.into_iter().map(|f| (f, class)));
+        if omitted > 0 {
+            self.truncated.push(rule);
+            self.notes.push((
+                Finding::new(
+                    rule,
+                    "",
+                    format!(
+                        "and {omitted} more findings of this rule on this object, not listed: bulwark lists {FINDINGS_PER_RULE_MAX} per rule and object"
+                    ),
+                ),
+                class,
+            ));
+        }
+    }
 }
 
 /// Whether a rule that fires only where `sees` says can fire in `ctx`: an offline rule only on
@@ -451,5 +499,85 @@ mod tests {
             .filter(|j| j.finding.rule == "env-secret-literal")
             .collect();
         assert_eq!(literal.len(), 1, "{literal:?}");
+    }
+
+    /// A Deployment of `n` containers, each privileged from index `privileged_from` on.
+    fn wide(n: usize, privileged_from: usize) -> Object {
+        let containers: Vec<_> = (0..n)
+            .map(|i| {
+                json!({"name": format!("c{i}"), "image": "registry.example.com/app:1.0",
+                       "securityContext": {"privileged": i >= privileged_from}})
+            })
+            .collect();
+        mk_deployment(3, json!({"containers": containers}))
+    }
+
+    fn findings_of<'d>(decision: &'d Decision, rule: &str) -> Vec<&'d Judged> {
+        decision
+            .judged
+            .iter()
+            .filter(|j| j.finding.rule == rule)
+            .collect()
+    }
+
+    #[test]
+    fn a_rule_lists_a_bounded_number_of_findings_and_counts_the_rest() {
+        let object = wide(250, 0);
+        let decision = admit(
+            &Policy::builtin(),
+            &Review::of(&object),
+            &Context::admission(Some("shop"), 1_700_000_000),
+        );
+        let privileged = findings_of(&decision, "no-privileged");
+        assert_eq!(privileged.len(), FINDINGS_PER_RULE_MAX + 1);
+        assert!(privileged.iter().all(|j| j.action == Action::Deny));
+        assert!(
+            privileged.iter().any(|j| j.finding.message
+                == "and 150 more findings of this rule on this object, not listed: bulwark lists 100 per rule and object"),
+            "{privileged:?}"
+        );
+        assert!(!decision.allowed());
+    }
+
+    #[test]
+    fn an_update_cannot_hide_a_new_violation_behind_a_long_list_of_old_ones() {
+        // The stored object already had 150 privileged containers; the update makes one more
+        // privileged, past the listed findings. Ratcheting cannot show that the unlisted
+        // findings are old ones, so the rule's denials stand.
+        let old = wide(250, 100);
+        let new = wide(250, 99);
+        let decode_old = || Some(old.clone());
+        let review = Review {
+            object: &new,
+            old: Some(&decode_old),
+            target: Target::Object,
+        };
+        let mut ctx = Context::admission(Some("shop"), 1_700_000_000);
+        ctx.operation = Operation::Update;
+        let decision = admit(&Policy::builtin(), &review, &ctx);
+        let privileged = findings_of(&decision, "no-privileged");
+        assert!(
+            privileged
+                .iter()
+                .all(|j| j.action == Action::Deny && !j.ratcheted)
+        );
+        assert!(!decision.allowed());
+
+        // Under the limit, ratcheting works as before: the same 10 old findings are warnings.
+        let old = wide(20, 10);
+        let decode_old = || Some(old.clone());
+        let review = Review {
+            object: &old,
+            old: Some(&decode_old),
+            target: Target::Object,
+        };
+        let decision = admit(&Policy::builtin(), &review, &ctx);
+        let privileged = findings_of(&decision, "no-privileged");
+        assert_eq!(privileged.len(), 10);
+        assert!(
+            privileged
+                .iter()
+                .all(|j| j.ratcheted && j.action == Action::Warn)
+        );
     }
 }

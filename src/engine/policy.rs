@@ -16,7 +16,7 @@ use serde_saphyr::Spanned;
 use super::mutation::{Change, Mutation, MutationSpec};
 use super::mutations;
 use super::registry::{self, nearest};
-use super::rule::{Action, Context, Finding};
+use super::rule::{Action, Context, Findings};
 use super::rule::{BundleCheck, Rule, RuleClass, RuleSpec};
 use super::workload::Kind;
 use super::workload::Object;
@@ -154,7 +154,7 @@ pub struct ActiveRule {
 }
 
 impl ActiveRule {
-    pub fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    pub fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         self.rule.check(object, ctx, out);
     }
 }

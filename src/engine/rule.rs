@@ -212,7 +212,57 @@ impl RuleClass {
 /// A configured rule: pure, cheap to call, shared across requests.
 pub trait Rule: Send + Sync {
     /// Appends what is wrong with `object` to `out`.
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>);
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings);
+}
+
+/// How many findings one rule lists for one object. An object of thousands of containers
+/// that all break a rule is denied by the first as surely as by all of them; formatting,
+/// sorting and answering every one would make the review's cost a multiple of its size.
+pub const FINDINGS_PER_RULE_MAX: usize = 100;
+
+/// What one rule found on one object: the first [`FINDINGS_PER_RULE_MAX`] findings, and a
+/// count of the rest, which are never built (see [`Findings::push_with`]).
+#[derive(Debug, Default)]
+pub struct Findings {
+    listed: Vec<Finding>,
+    omitted: usize,
+}
+
+impl Findings {
+    pub fn new() -> Self {
+        Findings::default()
+    }
+
+    /// Adds a finding, or counts it once the list is full.
+    pub fn push(&mut self, finding: Finding) {
+        self.push_with(|| finding);
+    }
+
+    /// Adds the finding `make` builds, or only counts it once the list is full: loops over
+    /// many items build their messages only for the findings that are listed.
+    pub fn push_with(&mut self, make: impl FnOnce() -> Finding) {
+        if self.listed.len() < FINDINGS_PER_RULE_MAX {
+            self.listed.push(make());
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// The listed findings, leaving the list empty for the next rule.
+    pub fn take(&mut self) -> (Vec<Finding>, usize) {
+        (
+            std::mem::take(&mut self.listed),
+            std::mem::take(&mut self.omitted),
+        )
+    }
+}
+
+impl Extend<Finding> for Findings {
+    fn extend<I: IntoIterator<Item = Finding>>(&mut self, findings: I) {
+        for finding in findings {
+            self.push(finding);
+        }
+    }
 }
 
 /// Which objects a rule judges.
@@ -297,7 +347,7 @@ pub struct BundleCheck {
     pub fix: &'static str,
     /// The action when no rule of this id is in [`RULES`] and the policy does not name it.
     pub default_action: Action,
-    pub check: fn(&Object, &Context, &mut Vec<Finding>),
+    pub check: fn(&Object, &Context, &mut Findings),
 }
 
 impl BundleCheck {

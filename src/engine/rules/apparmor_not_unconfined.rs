@@ -2,7 +2,7 @@
 //! Security baseline), whether set in the security context or by the older annotations.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "apparmor-not-unconfined";
@@ -26,7 +26,7 @@ struct AppArmorNotUnconfined;
 const HOW: &str = "use RuntimeDefault or a Localhost profile";
 
 impl Rule for AppArmorNotUnconfined {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_profile = pod
             .spec
@@ -34,25 +34,29 @@ impl Rule for AppArmorNotUnconfined {
             .as_ref()
             .and_then(|s| s.app_armor_profile.as_ref());
         if pod_profile.is_some_and(|p| p.type_ == "Unconfined") {
-            out.push(Finding::new(
-                ID,
-                format!("{}.securityContext.appArmorProfile.type", pod.path.field),
-                format!("the pod runs without AppArmor (appArmorProfile Unconfined); {HOW}"),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    format!("{}.securityContext.appArmorProfile.type", pod.path.field),
+                    format!("the pod runs without AppArmor (appArmorProfile Unconfined); {HOW}"),
+                )
+            });
         }
         for c in containers(&pod, ContainerSet::All) {
             let profile = c
                 .security_context()
                 .and_then(|s| s.app_armor_profile.as_ref());
             if profile.is_some_and(|p| p.type_ == "Unconfined") {
-                out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.appArmorProfile.type"),
-                    format!(
-                        "{} runs without AppArmor (appArmorProfile Unconfined); {HOW}",
-                        c.describe()
-                    ),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.appArmorProfile.type"),
+                        format!(
+                            "{} runs without AppArmor (appArmorProfile Unconfined); {HOW}",
+                            c.describe()
+                        ),
+                    )
+                });
             }
         }
         let annotations = pod.meta.and_then(|m| m.annotations.as_ref());
@@ -63,7 +67,7 @@ impl Rule for AppArmorNotUnconfined {
                 // The pod's metadata sits beside its spec: `metadata`, `spec.template.metadata`.
                 let parent = pod.path.field.strip_suffix("spec").unwrap_or_default();
                 let meta_field = format!("{parent}metadata");
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     format!("{meta_field}.annotations[{key}]"),
                     format!("container {container} runs without AppArmor (annotation {key}: unconfined); {HOW}"),

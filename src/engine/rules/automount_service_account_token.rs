@@ -1,7 +1,7 @@
 //! `automount-service-account-token`: a pod that runs as the namespace's `default`
 //! ServiceAccount does not mount its API token.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "automount-service-account-token";
@@ -20,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct AutomountServiceAccountToken;
 
 impl Rule for AutomountServiceAccountToken {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let spec = pod.spec;
         // A pod that needs the API runs as a ServiceAccount of its own, with its own RBAC.
@@ -32,7 +32,7 @@ impl Rule for AutomountServiceAccountToken {
         if account != "default" || spec.automount_service_account_token == Some(false) {
             return;
         }
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             format!("{}.automountServiceAccountToken", pod.path.field),
             "the pod mounts the default ServiceAccount's API token; set automountServiceAccountToken: false, or run it as a ServiceAccount of its own if it calls the API".to_string(),

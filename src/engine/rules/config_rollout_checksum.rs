@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -24,7 +24,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct ConfigRolloutChecksum;
 
 impl Rule for ConfigRolloutChecksum {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let (Some(view), Some(pod)) = (ctx.namespace_view(object), object.pod()) else {
             return;
         };
@@ -57,7 +57,7 @@ impl Rule for ConfigRolloutChecksum {
             .and_then(|m| m.annotations.as_ref())
             .is_some_and(|a| a.keys().any(|k| k.starts_with("checksum/")));
         if !has_checksum {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "spec.template.metadata.annotations",
                 format!(

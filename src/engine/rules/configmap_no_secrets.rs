@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::{name_looks_secret, value_is_placeholder, value_looks_secret};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -53,7 +53,7 @@ impl ConfigMapNoSecrets {
 }
 
 impl Rule for ConfigMapNoSecrets {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::ConfigMap(cm) = object else {
             return;
         };

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -31,7 +31,7 @@ struct Params {
 struct ConfigMapSize(Params);
 
 impl Rule for ConfigMapSize {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::ConfigMap(cm) = object else {
             return;
         };
@@ -57,7 +57,7 @@ impl Rule for ConfigMapSize {
         } else {
             ""
         };
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             "data",
             format!(

@@ -1,7 +1,7 @@
 //! `container-liveness-probe`: long-running app containers declare a liveness probe.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "container-liveness-probe";
@@ -20,21 +20,23 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct ContainerLivenessProbe;
 
 impl Rule for ContainerLivenessProbe {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.
         if pod.runs_to_completion() {
             return;
         }
         for c in containers(&pod, ContainerSet::App).filter(|c| c.liveness_probe().is_none()) {
-            out.push(Finding::new(
-                ID,
-                c.field("livenessProbe"),
-                format!(
-                    "{} has no livenessProbe; add a cheap check that the process is responsive",
-                    c.describe()
-                ),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    c.field("livenessProbe"),
+                    format!(
+                        "{} has no livenessProbe; add a cheap check that the process is responsive",
+                        c.describe()
+                    ),
+                )
+            });
         }
     }
 }

@@ -9,7 +9,7 @@
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::{Object, PodView};
 
 pub const ID: &str = "container-readiness-probe";
@@ -58,7 +58,7 @@ fn service_on_undeclared_port(
 }
 
 impl Rule for ContainerReadinessProbe {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         if pod.runs_to_completion() {
             return;
@@ -78,7 +78,7 @@ impl Rule for ContainerReadinessProbe {
                 };
                 format!("Service {service} sends it traffic on port {port}")
             };
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 c.field("readinessProbe"),
                 format!("{} has no readinessProbe but {why}; add one that checks it can serve (its dependencies are up)", c.describe()),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "container-resources-limits";
@@ -33,7 +33,7 @@ struct Params {
 struct ContainerResourcesLimits(Params);
 
 impl Rule for ContainerResourcesLimits {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let wanted: &[&str] = if self.0.cpu {
             &["cpu", "memory"]
@@ -55,14 +55,16 @@ impl Rule for ContainerResourcesLimits {
                 .map(|r| format!("resources.limits.{r}"))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            out.push(Finding::new(
-                ID,
-                c.field("resources.limits"),
-                format!(
-                    "{} does not set {what}; set a ceiling above its peak use",
-                    c.describe()
-                ),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    c.field("resources.limits"),
+                    format!(
+                        "{} does not set {what}; set a ceiling above its peak use",
+                        c.describe()
+                    ),
+                )
+            });
         }
     }
 }

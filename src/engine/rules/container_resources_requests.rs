@@ -1,7 +1,7 @@
 //! `container-resources-requests`: every container and init container requests CPU and memory.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "container-resources-requests";
@@ -20,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct ContainerResourcesRequests;
 
 impl Rule for ContainerResourcesRequests {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::AppAndInit) {
             let missing: Vec<&str> = ["cpu", "memory"]
@@ -35,14 +35,16 @@ impl Rule for ContainerResourcesRequests {
                 .map(|r| format!("resources.requests.{r}"))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            out.push(Finding::new(
-                ID,
-                c.field("resources.requests"),
-                format!(
-                    "{} does not set {what}; request what it uses under normal load",
-                    c.describe()
-                ),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    c.field("resources.requests"),
+                    format!(
+                        "{} does not set {what}; request what it uses under normal load",
+                        c.describe()
+                    ),
+                )
+            });
         }
     }
 }

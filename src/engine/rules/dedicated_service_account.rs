@@ -1,6 +1,6 @@
 //! `dedicated-service-account`: pods run under their own ServiceAccount, not `default`.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "dedicated-service-account";
@@ -19,7 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct DedicatedServiceAccount;
 
 impl Rule for DedicatedServiceAccount {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // `serviceAccount` is the deprecated spelling of the same field.
         let account = pod
@@ -28,7 +28,7 @@ impl Rule for DedicatedServiceAccount {
             .as_deref()
             .or(pod.spec.service_account.as_deref());
         if matches!(account, None | Some("") | Some("default")) {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 format!("{}.serviceAccountName", pod.path.field),
                 "the pod runs as the namespace's default ServiceAccount; create one for this workload with only the RBAC it needs and set serviceAccountName",

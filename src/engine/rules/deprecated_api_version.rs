@@ -2,7 +2,9 @@
 //! has removed. The table of versions and their replacements lives in `workload.rs`, next to
 //! the upgrade that lets every other rule still read such a manifest.
 
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::workload::Object;
 use crate::engine::workload::{Kind, other_version};
 
@@ -47,7 +49,7 @@ pub fn finding(api_version: &str, kind: &str) -> Option<Finding> {
 }
 
 impl Rule for DeprecatedApiVersion {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // The API server converts what it stores; only a manifest keeps the version written.
         if ctx.origin != Origin::Manifest {
             return;

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "drop-all-capabilities";
@@ -28,7 +28,7 @@ struct Params {
 struct DropAllCapabilities(Params);
 
 impl Rule for DropAllCapabilities {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             let caps = c.security_context().and_then(|s| s.capabilities.as_ref());
@@ -36,7 +36,7 @@ impl Rule for DropAllCapabilities {
                 .and_then(|c| c.drop.as_ref())
                 .is_some_and(|d| d.iter().any(|cap| cap.eq_ignore_ascii_case("ALL")));
             if !drops_all {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("securityContext.capabilities.drop"),
                     format!("{} does not drop all capabilities; set securityContext.capabilities.drop: [ALL]", c.describe()),
@@ -57,16 +57,18 @@ impl Rule for DropAllCapabilities {
                 })
                 .collect();
             if !extra.is_empty() {
-                out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.capabilities.add"),
-                    format!(
-                        "{} adds capabilities {}; only {} may be added",
-                        c.describe(),
-                        extra.join(", "),
-                        self.0.allowed_add.join(", ")
-                    ),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.capabilities.add"),
+                        format!(
+                            "{} adds capabilities {}; only {} may be added",
+                            c.describe(),
+                            extra.join(", "),
+                            self.0.allowed_add.join(", ")
+                        ),
+                    )
+                });
             }
         }
     }

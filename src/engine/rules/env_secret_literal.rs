@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::{name_looks_secret, value_is_placeholder};
 use crate::engine::workload::Object;
 
@@ -29,7 +29,7 @@ struct Params {
 struct EnvSecretLiteral(Params);
 
 impl Rule for EnvSecretLiteral {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             for var in c.env() {
@@ -44,7 +44,7 @@ impl Rule for EnvSecretLiteral {
                     continue;
                 }
                 // Name the variable, never its value.
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field(&format!("env[{}].value", var.name)),
                     format!("{} sets {} as a literal value; store it in a Secret and use valueFrom.secretKeyRef", c.describe(), var.name),

@@ -4,7 +4,7 @@
 //! is set at all, so at admission only an HPA without `behavior` lacks it; the offline check
 //! applies the same default and judges the same way.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -26,7 +26,7 @@ struct HpaBehavior;
 const FIX: &str = "add behavior.scaleDown with stabilizationWindowSeconds (e.g. 300) and a policy (e.g. 10 Percent per 60 seconds)";
 
 impl Rule for HpaBehavior {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;
         };
@@ -50,7 +50,7 @@ impl Rule for HpaBehavior {
                 }
             },
         };
-        out.push(Finding::new(ID, "spec.behavior.scaleDown", message));
+        out.push_with(|| Finding::new(ID, "spec.behavior.scaleDown", message));
     }
 }
 

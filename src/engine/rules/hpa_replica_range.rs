@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -32,7 +32,7 @@ struct Params {
 struct HpaReplicaRange(Params);
 
 impl Rule for HpaReplicaRange {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;
         };
@@ -47,7 +47,7 @@ impl Rule for HpaReplicaRange {
             } else {
                 ""
             };
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "spec.minReplicas",
                 format!(
@@ -57,7 +57,7 @@ impl Rule for HpaReplicaRange {
         }
         let wanted = min.saturating_add(self.0.headroom);
         if max < wanted {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "spec.maxReplicas",
                 format!(

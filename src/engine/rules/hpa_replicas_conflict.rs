@@ -1,7 +1,9 @@
 //! `hpa-replicas-conflict`: a workload that an HPA scales does not also set `spec.replicas` in
 //! its manifest.
 
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -30,7 +32,7 @@ fn sets_replicas(object: &Object) -> bool {
 }
 
 impl Rule for HpaReplicasConflict {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // A stored object always has spec.replicas (the API server defaults it), so only a
         // manifest can tell whether the author wrote it.
         if ctx.origin != Origin::Manifest || !sets_replicas(object) {
@@ -39,7 +41,7 @@ impl Rule for HpaReplicasConflict {
         let Some(hpa) = ctx.hpas_scaling(object).first() else {
             return;
         };
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             "spec.replicas",
             format!(

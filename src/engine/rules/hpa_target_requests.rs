@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::engine::bundle::{ContainerRequests, list_some};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -34,7 +34,7 @@ struct Needs {
 }
 
 impl Rule for HpaTargetRequests {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;
         };
@@ -103,7 +103,7 @@ impl Rule for HpaTargetRequests {
                 continue;
             }
             let missing = list_some(lacking, NAMES_SHOWN);
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 need.field,
                 format!(

@@ -1,6 +1,6 @@
 //! `hpa-target-unique`: one workload is scaled by one HorizontalPodAutoscaler.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -20,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct HpaTargetUnique;
 
 impl Rule for HpaTargetUnique {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;
         };
@@ -47,7 +47,7 @@ impl Rule for HpaTargetUnique {
         } else {
             ("HorizontalPodAutoscalers", "target")
         };
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             "spec.scaleTargetRef",
             format!(

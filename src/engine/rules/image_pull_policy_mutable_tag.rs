@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
 use crate::engine::image::ImageRef;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "image-pull-policy-mutable-tag";
@@ -43,7 +43,7 @@ pub fn effective_pull_policy<'a>(explicit: Option<&'a str>, image: &ImageRef<'_>
 }
 
 impl Rule for ImagePullPolicyMutableTag {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             let Some(image) = c.image() else { continue };
@@ -56,7 +56,7 @@ impl Rule for ImagePullPolicyMutableTag {
             }
             let policy = effective_pull_policy(c.image_pull_policy(), &parsed);
             if policy != "Always" {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("imagePullPolicy"),
                     format!("{} runs the mutable image `{image}` with imagePullPolicy {policy}; set imagePullPolicy: Always (or pin the tag)", c.describe()),

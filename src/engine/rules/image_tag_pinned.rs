@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
 use crate::engine::image::ImageRef;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "image-tag-pinned";
@@ -29,14 +29,14 @@ struct Params {
 struct ImageTagPinned(Params);
 
 impl Rule for ImageTagPinned {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             let Some(image) = c.image() else { continue };
             let parsed = match ImageRef::parse(image) {
                 Ok(parsed) => parsed,
                 Err(e) => {
-                    out.push(Finding::new(
+                    out.push_with(|| Finding::new(
                         ID,
                         c.field("image"),
                         format!(
@@ -57,7 +57,7 @@ impl Rule for ImageTagPinned {
             } else {
                 "uses a mutable tag"
             };
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 c.field("image"),
                 format!("{} image `{image}` {how} (`{tag}`); pin a release tag such as `{}:1.2.3` or a digest `@sha256:...`", c.describe(), parsed.repository),

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -43,7 +43,7 @@ pub fn class_of(ingress: &Ingress) -> Option<&str> {
 }
 
 impl Rule for IngressClassName {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;
         };
@@ -60,7 +60,7 @@ impl Rule for IngressClassName {
             ),
             None => "the Ingress sets no spec.ingressClassName, so it relies on a default IngressClass or no controller serves it; set spec.ingressClassName".to_string(),
         };
-        out.push(Finding::new(ID, "spec.ingressClassName", message));
+        out.push_with(|| Finding::new(ID, "spec.ingressClassName", message));
     }
 }
 

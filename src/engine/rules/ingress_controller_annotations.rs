@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ingress_class_name::class_of;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -41,7 +41,7 @@ struct Params {
 struct IngressControllerAnnotations(Params);
 
 impl Rule for IngressControllerAnnotations {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;
         };
@@ -73,7 +73,7 @@ impl Rule for IngressControllerAnnotations {
             if owners.is_empty() {
                 continue;
             }
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 format!("metadata.annotations[{key}]"),
                 format!(

@@ -4,7 +4,9 @@
 //! without `pathType` before any webhook runs. A manifest can still omit it, which the offline
 //! `check` reports (k8s-openapi decodes a missing `pathType` as an empty string).
 
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -40,7 +42,7 @@ fn problem(path_type: &str, origin: Origin) -> Option<PathTypeProblem> {
 }
 
 impl Rule for IngressPathType {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;
         };
@@ -60,11 +62,13 @@ impl Rule for IngressPathType {
                         "path {shown} has no pathType, which the API server refuses; set pathType: Prefix (or Exact for one URL)"
                     ),
                 };
-                out.push(Finding::new(
-                    ID,
-                    format!("spec.rules[{i}].http.paths[{j}].pathType"),
-                    message,
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        format!("spec.rules[{i}].http.paths[{j}].pathType"),
+                        message,
+                    )
+                });
             }
         }
     }

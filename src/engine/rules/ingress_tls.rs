@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use k8s_openapi::api::networking::v1::IngressSpec;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -88,7 +88,7 @@ fn uncovered(spec: &IngressSpec) -> (Vec<(usize, &str)>, usize) {
 }
 
 impl Rule for IngressTls {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;
         };
@@ -96,7 +96,7 @@ impl Rule for IngressTls {
             return;
         };
         for (i, host) in uncovered(spec).0 {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 format!("spec.rules[{i}].host"),
                 format!(

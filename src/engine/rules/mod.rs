@@ -280,19 +280,20 @@ pub(crate) mod testing {
             .filter(|c| c.id == id)
             .collect();
         assert!(rule.is_some() || !checks.is_empty(), "{id} is active");
-        let mut out = Vec::new();
+        let mut found = crate::engine::rule::Findings::new();
         if let Some(rule) = rule
             && rule.spec.applies_to(object.kind())
         {
-            rule.check(object, ctx, &mut out);
+            rule.check(object, ctx, &mut found);
         }
         if ctx.bundle.is_some() {
             for check in checks {
                 if check.applies_to(object.kind()) {
-                    (check.check)(object, ctx, &mut out);
+                    (check.check)(object, ctx, &mut found);
                 }
             }
         }
+        let (mut out, _) = found.take();
         out.sort_by(|a, b| (a.rule, &a.field).cmp(&(b.rule, &b.field)));
         for f in &out {
             assert_eq!(f.rule, id);

@@ -10,7 +10,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyPor
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::netpol_egress_policy_type::effective_policy_types;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -59,7 +59,7 @@ fn allows_dns(rules: &[NetworkPolicyEgressRule], protocol: &str) -> bool {
 }
 
 impl Rule for NetpolEgressDns {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::NetworkPolicy(policy) = object else {
             return;
         };
@@ -81,7 +81,7 @@ impl Rule for NetpolEgressDns {
         if missing.is_empty() {
             return;
         }
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             "spec.egress",
             format!(

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -36,7 +36,7 @@ pub fn effective_policy_types(policy: &NetworkPolicy) -> Vec<&str> {
 }
 
 impl Rule for NetpolEgressPolicyType {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::NetworkPolicy(policy) = object else {
             return;
         };
@@ -49,7 +49,7 @@ impl Rule for NetpolEgressPolicyType {
         if egress_rules == 0 || types.contains(&"Egress") {
             return;
         }
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             "spec.policyTypes",
             format!(

@@ -1,6 +1,6 @@
 //! `no-default-namespace`: objects live in a namespace of their own, not `default`.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-default-namespace";
@@ -19,11 +19,11 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct NoDefaultNamespace;
 
 impl Rule for NoDefaultNamespace {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // A manifest without a namespace is judged when it is applied, not here.
         let namespace = ctx.namespace.or(object.meta().namespace.as_deref());
         if namespace == Some("default") {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "metadata.namespace",
                 format!("{} is in the default namespace; deploy it into a namespace per team or environment", object.kind().name()),

@@ -1,6 +1,6 @@
 //! `no-host-namespaces`: pods do not share the node's network, PID or IPC namespace.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-namespaces";
@@ -19,7 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct NoHostNamespaces;
 
 impl Rule for NoHostNamespaces {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let spec = pod.spec;
         for (field, on) in [
@@ -28,7 +28,7 @@ impl Rule for NoHostNamespaces {
             ("hostIPC", spec.host_ipc),
         ] {
             if on == Some(true) {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     format!("{}.{field}", pod.path.field),
                     format!(

@@ -1,6 +1,6 @@
 //! `no-host-path`: pods do not mount directories of the node.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-path";
@@ -19,11 +19,11 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct NoHostPath;
 
 impl Rule for NoHostPath {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for volume in pod.spec.volumes.iter().flatten() {
             if let Some(host_path) = &volume.host_path {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     format!("{}.volumes[{}].hostPath", pod.path.field, volume.name),
                     format!("volume {} mounts the node's {}; use an emptyDir, a ConfigMap or a PersistentVolumeClaim instead", volume.name, host_path.path),

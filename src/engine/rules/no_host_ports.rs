@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-ports";
@@ -28,7 +28,7 @@ struct Params {
 struct NoHostPorts(Params);
 
 impl Rule for NoHostPorts {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             for port in c.ports() {
@@ -38,7 +38,7 @@ impl Rule for NoHostPorts {
                 if self.0.allowed.contains(&host_port) {
                     continue;
                 }
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field(&format!("ports[{}].hostPort", port.container_port)),
                     format!(

@@ -1,7 +1,7 @@
 //! `no-host-process`: no Windows HostProcess containers (Pod Security baseline).
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-process";
@@ -20,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct NoHostProcess;
 
 impl Rule for NoHostProcess {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_level = pod
             .spec
@@ -29,14 +29,16 @@ impl Rule for NoHostProcess {
             .and_then(|s| s.windows_options.as_ref())
             .and_then(|w| w.host_process);
         if pod_level == Some(true) {
-            out.push(Finding::new(
-                ID,
-                format!(
-                    "{}.securityContext.windowsOptions.hostProcess",
-                    pod.path.field
-                ),
-                "the pod runs as a Windows HostProcess; remove hostProcess: true".to_string(),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    format!(
+                        "{}.securityContext.windowsOptions.hostProcess",
+                        pod.path.field
+                    ),
+                    "the pod runs as a Windows HostProcess; remove hostProcess: true".to_string(),
+                )
+            });
         }
         for c in containers(&pod, ContainerSet::All) {
             let host_process = c
@@ -44,14 +46,16 @@ impl Rule for NoHostProcess {
                 .and_then(|s| s.windows_options.as_ref())
                 .and_then(|w| w.host_process);
             if host_process == Some(true) {
-                out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.windowsOptions.hostProcess"),
-                    format!(
-                        "{} runs as a Windows HostProcess; remove hostProcess: true",
-                        c.describe()
-                    ),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.windowsOptions.hostProcess"),
+                        format!(
+                            "{} runs as a Windows HostProcess; remove hostProcess: true",
+                            c.describe()
+                        ),
+                    )
+                });
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `no-privilege-escalation`: every container sets `allowPrivilegeEscalation: false`.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-privilege-escalation";
@@ -20,14 +20,14 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct NoPrivilegeEscalation;
 
 impl Rule for NoPrivilegeEscalation {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             if c.security_context()
                 .and_then(|s| s.allow_privilege_escalation)
                 != Some(false)
             {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("securityContext.allowPrivilegeEscalation"),
                     format!(

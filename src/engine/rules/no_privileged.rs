@@ -1,7 +1,7 @@
 //! `no-privileged`: no container runs privileged.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-privileged";
@@ -20,11 +20,11 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct NoPrivileged;
 
 impl Rule for NoPrivileged {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             if c.security_context().and_then(|s| s.privileged) == Some(true) {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("securityContext.privileged"),
                     format!("{} is privileged; remove privileged: true and add only the capabilities it needs", c.describe()),

@@ -7,7 +7,7 @@
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -74,12 +74,12 @@ pub fn blocks_with_replicas(pdb: &PodDisruptionBudget, replicas: i32) -> bool {
 }
 
 impl Rule for PdbAllowsDisruption {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::PodDisruptionBudget(pdb) = object else {
             return;
         };
         if let Some((field, message)) = blocks_alone(pdb) {
-            out.push(Finding::new(ID, field, message));
+            out.push_with(|| Finding::new(ID, field, message));
         }
     }
 }

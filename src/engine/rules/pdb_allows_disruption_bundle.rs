@@ -6,7 +6,7 @@
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::bundle::Selector;
-use crate::engine::rule::{Action, BundleCheck, Context, Finding, Scope};
+use crate::engine::rule::{Action, BundleCheck, Context, Finding, Findings, Scope};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -49,7 +49,7 @@ fn show(value: &IntOrString) -> String {
     }
 }
 
-fn check(object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+fn check(object: &Object, ctx: &Context, out: &mut Findings) {
     let Object::PodDisruptionBudget(pdb) = object else {
         return;
     };
@@ -83,7 +83,7 @@ fn check(object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
             } else {
                 format!("all {replicas} replica(s)")
             };
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "spec.minAvailable",
                 format!(

@@ -1,7 +1,9 @@
 //! `pdb-single-field`: a PodDisruptionBudget sets exactly one of `minAvailable` and
 //! `maxUnavailable`.
 
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -21,7 +23,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct PdbSingleField;
 
 impl Rule for PdbSingleField {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // The API server rejects both fields before any webhook sees them.
         if ctx.origin != Origin::Manifest {
             return;
@@ -41,7 +43,7 @@ impl Rule for PdbSingleField {
             }
             _ => return,
         };
-        out.push(Finding::new(ID, "spec", message));
+        out.push_with(|| Finding::new(ID, "spec", message));
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -35,7 +35,7 @@ struct Params {
 struct PodAntiAffinity(Params);
 
 impl Rule for PodAntiAffinity {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let (Some(replicas), Some(pod)) = (object.replicas(), object.pod()) else {
             return;
         };
@@ -84,7 +84,7 @@ impl Rule for PodAntiAffinity {
             .flat_map(|c| c.ports())
             .any(|p| p.host_port.is_some_and(|h| h > 0));
         if !by_anti_affinity && !by_spread && !by_host_port {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 format!("{}.affinity.podAntiAffinity", pod.path.field),
                 format!("{how_many} may all land on one node; add podAntiAffinity or topologySpreadConstraints on {}", keys.join(" or ")),

@@ -1,7 +1,7 @@
 //! `prestop-hook`: long-running containers that serve ports wait before they are stopped.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "prestop-hook";
@@ -20,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct PrestopHook;
 
 impl Rule for PrestopHook {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.
         if pod.runs_to_completion() {
@@ -28,7 +28,7 @@ impl Rule for PrestopHook {
         }
         for c in containers(&pod, ContainerSet::App) {
             if c.has_ports() && c.lifecycle().and_then(|l| l.pre_stop.as_ref()).is_none() {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("lifecycle.preStop"),
                     format!("{} serves ports but has no lifecycle.preStop; add preStop: {{sleep: {{seconds: 10}}}} so endpoints drain before SIGTERM", c.describe()),

@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::Probe;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::containers::{ContainerAt, ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "probes-distinct";
@@ -92,7 +92,7 @@ fn handler(c: &ContainerAt<'_>, probe: &Probe) -> Handler {
 }
 
 impl Rule for ProbesDistinct {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.
         if pod.runs_to_completion() {
@@ -104,7 +104,7 @@ impl Rule for ProbesDistinct {
             };
             let live = handler(&c, live);
             if live != Handler::None && live == handler(&c, ready) {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("readinessProbe"),
                     format!("{} uses the same check for livenessProbe and readinessProbe; point readiness at an endpoint that also checks dependencies, liveness at a cheap internal one", c.describe()),

@@ -1,7 +1,7 @@
 //! `proc-mount-default`: containers keep the default, masked `/proc` (Pod Security baseline).
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "proc-mount-default";
@@ -20,21 +20,23 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct ProcMountDefault;
 
 impl Rule for ProcMountDefault {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             let Some(mount) = c.security_context().and_then(|s| s.proc_mount.as_deref()) else {
                 continue;
             };
             if mount != "Default" {
-                out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.procMount"),
-                    format!(
-                        "{} sets procMount: {mount}; remove it so /proc stays masked",
-                        c.describe()
-                    ),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.procMount"),
+                        format!(
+                            "{} sets procMount: {mount}; remove it so /proc stays masked",
+                            c.describe()
+                        ),
+                    )
+                });
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -42,7 +42,7 @@ fn has(list: Option<&[String]>, wanted: &str) -> bool {
 }
 
 impl Rule for RbacSecretsAccess {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let cluster = object.kind() == Kind::ClusterRole;
         for (i, rule) in judged_rules(object).iter().enumerate() {
             let groups = rule.api_groups.as_deref();
@@ -74,7 +74,7 @@ impl Rule for RbacSecretsAccess {
                     "rules[{i}] grants {verbs} on the named Secrets in every namespace when bound cluster-wide{via}; use a namespaced Role with resourceNames"
                 ),
             };
-            out.push(Finding::new(ID, format!("rules[{i}]"), message));
+            out.push_with(|| Finding::new(ID, format!("rules[{i}]"), message));
         }
     }
 }

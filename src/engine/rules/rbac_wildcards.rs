@@ -2,7 +2,7 @@
 //! `apiGroups` (nor a pattern such as `pods/*`).
 
 use super::rbac_secrets_access::judged_rules;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -22,7 +22,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct RbacWildcards;
 
 impl Rule for RbacWildcards {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         for (i, rule) in judged_rules(object).iter().enumerate() {
             let lists: [(&str, &[String], &str); 3] = [
                 (
@@ -50,14 +50,16 @@ impl Rule for RbacWildcards {
                 if wild.is_empty() {
                     continue;
                 }
-                out.push(Finding::new(
-                    ID,
-                    format!("rules[{i}].{name}"),
-                    format!(
-                        "rules[{i}].{name} has {}, which grants {covers}",
-                        wild.join(", ")
-                    ),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        format!("rules[{i}].{name}"),
+                        format!(
+                            "rules[{i}].{name} has {}, which grants {covers}",
+                            wild.join(", ")
+                        ),
+                    )
+                });
             }
         }
     }

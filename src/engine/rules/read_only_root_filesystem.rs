@@ -1,7 +1,7 @@
 //! `read-only-root-filesystem`: containers mount their root filesystem read-only.
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "read-only-root-filesystem";
@@ -20,14 +20,14 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct ReadOnlyRootFilesystem;
 
 impl Rule for ReadOnlyRootFilesystem {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {
             if c.security_context()
                 .and_then(|s| s.read_only_root_filesystem)
                 != Some(true)
             {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     c.field("securityContext.readOnlyRootFilesystem"),
                     format!("{} has a writable root filesystem; set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where it writes", c.describe()),

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "recommended-labels";
@@ -27,7 +27,7 @@ struct Params {
 struct RecommendedLabels(Params);
 
 impl Rule for RecommendedLabels {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let labels = object.meta().labels.as_ref();
         let missing: Vec<&str> = self
             .0
@@ -37,17 +37,19 @@ impl Rule for RecommendedLabels {
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
-            out.push(Finding::new(
-                ID,
-                "metadata.labels",
-                format!(
-                    "{} lacks the label{} {}; add {}",
-                    object.kind().name(),
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", "),
-                    if missing.len() == 1 { "it" } else { "them" }
-                ),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    "metadata.labels",
+                    format!(
+                        "{} lacks the label{} {}; add {}",
+                        object.kind().name(),
+                        if missing.len() == 1 { "" } else { "s" },
+                        missing.join(", "),
+                        if missing.len() == 1 { "it" } else { "them" }
+                    ),
+                )
+            });
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -28,7 +28,7 @@ struct Params {
 struct ReplicasMinimum(Params);
 
 impl Rule for ReplicasMinimum {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Some(replicas) = object.replicas() else {
             return;
         };
@@ -45,16 +45,18 @@ impl Rule for ReplicasMinimum {
         } else {
             " (unset means 1)"
         };
-        out.push(Finding::new(
-            ID,
-            "spec.replicas",
-            format!(
-                "{} runs {replicas} replica{}{how}; set spec.replicas to at least {}",
-                object.kind().name(),
-                if replicas == 1 { "" } else { "s" },
-                self.0.min
-            ),
-        ));
+        out.push_with(|| {
+            Finding::new(
+                ID,
+                "spec.replicas",
+                format!(
+                    "{} runs {replicas} replica{}{how}; set spec.replicas to at least {}",
+                    object.kind().name(),
+                    if replicas == 1 { "" } else { "s" },
+                    self.0.min
+                ),
+            )
+        });
     }
 }
 

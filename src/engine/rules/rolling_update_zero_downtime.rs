@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -68,7 +68,7 @@ fn pods(n: i64) -> String {
 }
 
 impl Rule for RollingUpdateZeroDowntime {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::Deployment(deployment) = object else {
             return;
         };
@@ -91,7 +91,7 @@ impl Rule for RollingUpdateZeroDowntime {
         let (surge, surge_note) = written(rolling.and_then(|r| r.max_surge.as_ref()));
         let field = "spec.strategy.rollingUpdate";
         if is_zero(&unavailable) && is_zero(&surge) {
-            out.push(Finding::new(ID, field, "maxSurge and maxUnavailable are both 0, which deadlocks the rollout; set maxSurge: 1 and maxUnavailable: 0"));
+            out.push_with(|| Finding::new(ID, field, "maxSurge and maxUnavailable are both 0, which deadlocks the rollout; set maxSurge: 1 and maxUnavailable: 0"));
             return;
         }
         // The count the percentages resolve against: the replicas, or the most an HPA that
@@ -122,7 +122,7 @@ impl Rule for RollingUpdateZeroDowntime {
             return;
         };
         if unavailable_pods > 0 {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 format!("{field}.maxUnavailable"),
                 format!(
@@ -134,7 +134,7 @@ impl Rule for RollingUpdateZeroDowntime {
             ));
         } else if surge_pods <= 0 {
             // Neither resolves to a pod: the controller then takes one pod out at a time.
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 format!("{field}.maxSurge"),
                 format!(

@@ -1,7 +1,7 @@
 //! `run-as-non-root`: every container runs as a non-root user.
 
 use crate::engine::containers::{ContainerSet, containers, pod_security};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "run-as-non-root";
@@ -20,7 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct RunAsNonRoot;
 
 impl Rule for RunAsNonRoot {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_sc = pod_security(&pod);
         for c in containers(&pod, ContainerSet::All) {
@@ -46,11 +46,7 @@ impl Rule for RunAsNonRoot {
                     c.describe()
                 ),
             };
-            out.push(Finding::new(
-                ID,
-                c.field("securityContext.runAsNonRoot"),
-                message,
-            ));
+            out.push_with(|| Finding::new(ID, c.field("securityContext.runAsNonRoot"), message));
         }
     }
 }

@@ -5,7 +5,7 @@
 use k8s_openapi::api::core::v1::SeccompProfile;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "seccomp-profile";
@@ -30,7 +30,7 @@ fn confined(profile: &SeccompProfile) -> bool {
 const HOW: &str = "set securityContext.seccompProfile.type: RuntimeDefault on the pod";
 
 impl Rule for SeccompProfileRule {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_profile = pod
             .spec
@@ -38,11 +38,13 @@ impl Rule for SeccompProfileRule {
             .as_ref()
             .and_then(|s| s.seccomp_profile.as_ref());
         if pod_profile.is_some_and(|p| p.type_ == "Unconfined") {
-            out.push(Finding::new(
-                ID,
-                format!("{}.securityContext.seccompProfile.type", pod.path.field),
-                format!("the pod turns seccomp off (Unconfined); {HOW}"),
-            ));
+            out.push_with(|| {
+                Finding::new(
+                    ID,
+                    format!("{}.securityContext.seccompProfile.type", pod.path.field),
+                    format!("the pod turns seccomp off (Unconfined); {HOW}"),
+                )
+            });
         }
         let pod_confined = pod_profile.is_some_and(confined);
         for c in containers(&pod, ContainerSet::All) {
@@ -50,22 +52,26 @@ impl Rule for SeccompProfileRule {
                 .security_context()
                 .and_then(|s| s.seccomp_profile.as_ref());
             match own {
-                Some(p) if p.type_ == "Unconfined" => out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.seccompProfile.type"),
-                    format!(
-                        "{} turns seccomp off (Unconfined); use RuntimeDefault or Localhost",
-                        c.describe()
-                    ),
-                )),
+                Some(p) if p.type_ == "Unconfined" => out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.seccompProfile.type"),
+                        format!(
+                            "{} turns seccomp off (Unconfined); use RuntimeDefault or Localhost",
+                            c.describe()
+                        ),
+                    )
+                }),
                 Some(p) if confined(p) => {}
                 // Unset: the pod's profile applies.
                 _ if pod_confined => {}
-                _ => out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.seccompProfile"),
-                    format!("{} runs without a seccomp profile; {HOW}", c.describe()),
-                )),
+                _ => out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.seccompProfile"),
+                        format!("{} runs without a seccomp profile; {HOW}", c.describe()),
+                    )
+                }),
             }
         }
     }

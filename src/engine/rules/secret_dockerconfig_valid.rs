@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde_json::Value;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::secrets::secret_value;
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -108,7 +108,7 @@ fn auth_is_user_password(auth: &Value) -> bool {
 }
 
 impl Rule for SecretDockerconfigValid {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Secret(secret) = object else {
             return;
         };
@@ -116,14 +116,16 @@ impl Rule for SecretDockerconfigValid {
             return;
         }
         match secret_value(secret, KEY) {
-            None => out.push(Finding::new(
-                ID,
-                format!("data[{KEY}]"),
-                format!("the {TYPE} Secret has no {KEY}; {HOW}"),
-            )),
+            None => out.push_with(|| {
+                Finding::new(
+                    ID,
+                    format!("data[{KEY}]"),
+                    format!("the {TYPE} Secret has no {KEY}; {HOW}"),
+                )
+            }),
             Some((field, bytes)) => {
                 if let Some(message) = problem(bytes) {
-                    out.push(Finding::new(ID, field, message));
+                    out.push_with(|| Finding::new(ID, field, message));
                 }
             }
         }

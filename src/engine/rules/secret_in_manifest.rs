@@ -1,6 +1,8 @@
 //! `secret-in-manifest`: a manifest file does not carry Secret values.
 
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -20,7 +22,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct SecretInManifest;
 
 impl Rule for SecretInManifest {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // Every stored Secret holds its values; only a file in a repository is the mistake.
         if ctx.origin != Origin::Manifest {
             return;
@@ -35,7 +37,7 @@ impl Rule for SecretInManifest {
         }
         // Count the values, never show one.
         let field = if data > 0 { "data" } else { "stringData" };
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             field,
             format!(

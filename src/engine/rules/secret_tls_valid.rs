@@ -8,7 +8,9 @@
 use serde::Deserialize;
 
 use crate::engine::keypair::{self, Certificate, ChainError, KeyError, PublicKey};
-use crate::engine::rule::{Action, Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Action, Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::secrets::secret_value;
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -72,7 +74,7 @@ impl SecretTlsValid {
         index: usize,
         cert: &Certificate,
         now: i64,
-        out: &mut Vec<Finding>,
+        out: &mut Findings,
     ) {
         // An expired intermediate is often a cross-sign that clients route around; the leaf is
         // what every client checks.
@@ -118,7 +120,7 @@ impl SecretTlsValid {
             return;
         };
         let ceiling = ceiling.min(finding.ceiling);
-        out.push(finding.at_most(ceiling));
+        out.push_with(|| finding.at_most(ceiling));
     }
 
     fn check_match(
@@ -126,7 +128,7 @@ impl SecretTlsValid {
         key_field: &str,
         key: &PublicKey,
         chain: &[Certificate],
-        out: &mut Vec<Finding>,
+        out: &mut Findings,
     ) {
         let Some(leaf) = chain.first() else { return };
         // `None`: an algorithm bulwark cannot compare; it says nothing rather than guess.
@@ -147,7 +149,7 @@ impl SecretTlsValid {
                 leaf.public_key.algorithm()
             ),
         };
-        out.push(Finding::new(ID, key_field, message));
+        out.push_with(|| Finding::new(ID, key_field, message));
     }
 }
 
@@ -185,7 +187,7 @@ fn key_problem(error: KeyError) -> String {
 }
 
 impl Rule for SecretTlsValid {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::Secret(secret) = object else {
             return;
         };
@@ -194,19 +196,19 @@ impl Rule for SecretTlsValid {
         }
         let mut present = |name: &str| match secret_value(secret, name) {
             None => {
-                out.push(Finding::new(
-                    ID,
-                    format!("data[{name}]"),
-                    format!("the {TLS_TYPE} Secret has no {name}; add it (PEM)"),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        format!("data[{name}]"),
+                        format!("the {TLS_TYPE} Secret has no {name}; add it (PEM)"),
+                    )
+                });
                 None
             }
             Some((field, bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {
-                out.push(Finding::new(
-                    ID,
-                    field,
-                    format!("{name} is empty; put the PEM there"),
-                ));
+                out.push_with(|| {
+                    Finding::new(ID, field, format!("{name} is empty; put the PEM there"))
+                });
                 None
             }
             Some(found) => Some(found),
@@ -222,7 +224,7 @@ impl Rule for SecretTlsValid {
                 Some(chain)
             }
             Err(e) => {
-                out.push(Finding::new(ID, field, chain_problem(e)));
+                out.push_with(|| Finding::new(ID, field, chain_problem(e)));
                 None
             }
         });
@@ -235,7 +237,7 @@ impl Rule for SecretTlsValid {
                     self.check_match(&key_field, &public, &chain, out);
                 }
             }
-            Err(e) => out.push(Finding::new(ID, key_field, key_problem(e))),
+            Err(e) => out.push_with(|| Finding::new(ID, key_field, key_problem(e))),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `secret-type-explicit`: a Secret says which type it is.
 
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -20,7 +22,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct SecretTypeExplicit;
 
 impl Rule for SecretTypeExplicit {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // The API server defaults the type to Opaque before any webhook sees it.
         if ctx.origin != Origin::Manifest {
             return;
@@ -29,7 +31,7 @@ impl Rule for SecretTypeExplicit {
             return;
         };
         if secret.type_.as_deref().is_none_or(|t| t.trim().is_empty()) {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "type",
                 "the Secret has no type, so it becomes Opaque; set type (Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, ...) so the keys it must hold are checked",

@@ -1,7 +1,9 @@
 //! `selector-matches-template`: a controller's selector picks the pods its own template makes.
 
 use crate::engine::bundle::Selector;
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+};
 use crate::engine::rules::service_selector_matches::show_labels;
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -28,7 +30,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct SelectorMatchesTemplate;
 
 impl Rule for SelectorMatchesTemplate {
-    fn check(&self, object: &Object, ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // The API server rejects a mismatch before any webhook sees it.
         if ctx.origin != Origin::Manifest {
             return;
@@ -47,7 +49,7 @@ impl Rule for SelectorMatchesTemplate {
                     return;
                 };
                 if !Selector::Map(selector).matches(labels) {
-                    out.push(mismatch("spec.selector", selector, labels));
+                    out.push_with(|| mismatch("spec.selector", selector, labels));
                 }
                 return;
             }
@@ -60,7 +62,7 @@ impl Rule for SelectorMatchesTemplate {
             .as_ref()
             .filter(|e| !e.is_empty());
         if match_labels.is_none() && expressions.is_none() {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "spec.selector",
                 format!(
@@ -73,10 +75,10 @@ impl Rule for SelectorMatchesTemplate {
         if let Some(match_labels) = match_labels
             && !Selector::Map(match_labels).matches(labels)
         {
-            out.push(mismatch("spec.selector.matchLabels", match_labels, labels));
+            out.push_with(|| mismatch("spec.selector.matchLabels", match_labels, labels));
         }
         if expressions.is_some() && !Selector::Label(selector).matches(labels) {
-            out.push(Finding::new(
+            out.push_with(|| Finding::new(
                 ID,
                 "spec.selector.matchExpressions",
                 "selector.matchExpressions do not match the pod template labels, so the controller would not own its own pods; make the expressions match spec.template.metadata.labels",

@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::SELinuxOptions;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "selinux-options-safe";
@@ -50,7 +50,7 @@ fn unsafe_parts(options: &SELinuxOptions) -> Vec<String> {
 const HOW: &str = "remove them, or use one of the container types (container_t, container_init_t, container_kvm_t, container_engine_t)";
 
 impl Rule for SelinuxOptionsSafe {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_options = pod
             .spec
@@ -60,11 +60,13 @@ impl Rule for SelinuxOptionsSafe {
         if let Some(options) = pod_options {
             let parts = unsafe_parts(options);
             if !parts.is_empty() {
-                out.push(Finding::new(
-                    ID,
-                    format!("{}.securityContext.seLinuxOptions", pod.path.field),
-                    format!("the pod sets SELinux {}; {HOW}", parts.join(", ")),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        format!("{}.securityContext.seLinuxOptions", pod.path.field),
+                        format!("the pod sets SELinux {}; {HOW}", parts.join(", ")),
+                    )
+                });
             }
         }
         for c in containers(&pod, ContainerSet::All) {
@@ -76,11 +78,13 @@ impl Rule for SelinuxOptionsSafe {
             };
             let parts = unsafe_parts(options);
             if !parts.is_empty() {
-                out.push(Finding::new(
-                    ID,
-                    c.field("securityContext.seLinuxOptions"),
-                    format!("{} sets SELinux {}; {HOW}", c.describe(), parts.join(", ")),
-                ));
+                out.push_with(|| {
+                    Finding::new(
+                        ID,
+                        c.field("securityContext.seLinuxOptions"),
+                        format!("{} sets SELinux {}; {HOW}", c.describe(), parts.join(", ")),
+                    )
+                });
             }
         }
     }

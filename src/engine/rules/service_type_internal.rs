@@ -1,7 +1,7 @@
 //! `service-type-internal`: a `LoadBalancer` or `NodePort` Service says it is meant to be
 //! public with the annotation `bulwark.dev/exposure: public`.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -24,7 +24,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct ServiceTypeInternal;
 
 impl Rule for ServiceTypeInternal {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Service(service) = object else {
             return;
         };
@@ -51,7 +51,7 @@ impl Rule for ServiceTypeInternal {
             }
             _ => "opens a port on every node, reachable from outside the cluster",
         };
-        out.push(Finding::new(
+        out.push_with(|| Finding::new(
             ID,
             "spec.type",
             format!(

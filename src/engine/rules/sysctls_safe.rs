@@ -1,6 +1,6 @@
 //! `sysctls-safe`: a pod sets only the sysctls that Pod Security baseline calls safe.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "sysctls-safe";
@@ -36,7 +36,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct SysctlsSafe;
 
 impl Rule for SysctlsSafe {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let sysctls = pod
             .spec
@@ -48,7 +48,7 @@ impl Rule for SysctlsSafe {
             // The kernel accepts `/` as the separator too.
             let name = sysctl.name.replace('/', ".");
             if !SAFE.contains(&name.as_str()) {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     format!("{}.securityContext.sysctls[{}]", pod.path.field, sysctl.name),
                     format!(

@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::LifecycleHandler;
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "termination-grace-covers-prestop";
@@ -67,7 +67,7 @@ fn parse_seconds(s: &str) -> Option<i64> {
 }
 
 impl Rule for TerminationGraceCoversPrestop {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.
         if pod.runs_to_completion() {
@@ -94,7 +94,7 @@ impl Rule for TerminationGraceCoversPrestop {
                 } else {
                     " (the default)"
                 };
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     format!("{}.terminationGracePeriodSeconds", pod.path.field),
                     format!("the preStop hook of {} sleeps {sleep}s but terminationGracePeriodSeconds is {grace}{set}; raise it to at least {}", c.describe(), sleep.saturating_add(margin)),

@@ -1,6 +1,6 @@
 //! `volume-types-restricted`: pods use only the volume types Pod Security restricted allows.
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "volume-types-restricted";
@@ -19,7 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
 struct VolumeTypesRestricted;
 
 impl Rule for VolumeTypesRestricted {
-    fn check(&self, object: &Object, _ctx: &Context, out: &mut Vec<Finding>) {
+    fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for volume in pod.spec.volumes.iter().flatten() {
             let other = [
@@ -53,7 +53,7 @@ impl Rule for VolumeTypesRestricted {
                 ("image", volume.image.is_some()),
             ];
             if let Some((kind, _)) = other.iter().find(|(_, set)| *set) {
-                out.push(Finding::new(
+                out.push_with(|| Finding::new(
                     ID,
                     format!("{}.volumes[{}]", pod.path.field, volume.name),
                     format!(
