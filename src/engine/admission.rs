@@ -418,8 +418,11 @@ fn exempted_rules_that_ran(
 pub struct Mutated {
     pub object: Object,
     pub changes: Vec<Change>,
-    /// Empty when nothing changed.
+    /// Empty when nothing changed, or when it would have been over the caller's limit.
     pub patch: json_patch::Patch,
+    /// The patch would have had more operations than the caller's limit; it was not built to
+    /// the end, and the object must be admitted unchanged.
+    pub too_large: bool,
     /// The mutations an exemption switched off where they would have changed something.
     pub exempted: Vec<Exempted>,
     /// The owner kind that mutations were left to, for a generated object.
@@ -431,6 +434,13 @@ pub struct Mutated {
 /// mutated when the owner was admitted), and only a whole object is mutated, never a
 /// subresource.
 pub fn mutate(policy: &Policy, review: &Review, ctx: &Context) -> Mutated {
+    mutate_within(policy, review, ctx, usize::MAX)
+}
+
+/// [`mutate`], with a patch of at most `max_ops` operations: the webhook's answer has a size
+/// limit, and building a patch for thousands of containers only to drop it would make the
+/// review cost a multiple of its size.
+pub fn mutate_within(policy: &Policy, review: &Review, ctx: &Context, max_ops: usize) -> Mutated {
     let object = review.object;
     let mut after = object.clone();
     let mut changes = Vec::new();
@@ -457,14 +467,15 @@ pub fn mutate(policy: &Policy, review: &Review, ctx: &Context) -> Mutated {
         }
     }
     let patch = if changes.is_empty() {
-        json_patch::Patch(Vec::new())
+        Some(json_patch::Patch(Vec::new()))
     } else {
-        diff(object, &after)
+        super::patch::between_within(object, &after, max_ops)
     };
     Mutated {
         object: after,
         changes,
-        patch,
+        too_large: patch.is_none(),
+        patch: patch.unwrap_or_default(),
         exempted,
         left_to,
     }
@@ -579,5 +590,22 @@ mod tests {
                 .iter()
                 .all(|j| j.ratcheted && j.action == Action::Warn)
         );
+    }
+
+    #[test]
+    fn a_patch_over_the_callers_limit_is_not_built_and_says_so() {
+        let object = wide(300, 300);
+        let review = Review::of(&object);
+        let ctx = Context::admission(Some("shop"), 1_700_000_000);
+        let whole = mutate(&Policy::builtin(), &review, &ctx);
+        assert!(!whole.too_large);
+        let ops = whole.patch.0.len();
+        assert!(ops > 300, "{ops} operations");
+        let within = mutate_within(&Policy::builtin(), &review, &ctx, ops);
+        assert!(!within.too_large);
+        assert_eq!(within.patch, whole.patch);
+        let over = mutate_within(&Policy::builtin(), &review, &ctx, ops - 1);
+        assert!(over.too_large);
+        assert!(over.patch.0.is_empty());
     }
 }

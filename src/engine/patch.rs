@@ -20,6 +20,12 @@ use super::workload::{Kind, Object};
 
 /// The JSON Patch from `before` to `after`, where `after` is `before` with mutations applied.
 pub fn between(before: &Object, after: &Object) -> Patch {
+    between_within(before, after, usize::MAX).unwrap_or_default()
+}
+
+/// [`between`], or `None` once the patch has more than `max_ops` operations: the containers
+/// past that point are not diffed at all.
+pub fn between_within(before: &Object, after: &Object, max_ops: usize) -> Option<Patch> {
     let mut ops = Vec::new();
     meta_ops(&mut ops, "/metadata", before.meta(), after.meta());
     match (before.pod(), after.pod()) {
@@ -35,12 +41,12 @@ pub fn between(before: &Object, after: &Object) -> Patch {
                     (bm, am) => field_ops(&mut ops, &meta, bm.map(to_value), am.map(to_value)),
                 }
             }
-            pod_spec_ops(&mut ops, pointer, b.spec, a.spec);
+            pod_spec_ops(&mut ops, pointer, b.spec, a.spec, max_ops);
         }
         // A pod spec that appeared or moved: not what a mutation does, but still exact.
-        _ => return json_patch::diff(&before.to_value(), &after.to_value()),
+        _ => ops = json_patch::diff(&before.to_value(), &after.to_value()).0,
     }
-    Patch(ops)
+    (ops.len() <= max_ops).then_some(Patch(ops))
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
@@ -175,11 +181,15 @@ fn list_ops<T: Serialize + PartialEq>(
     path: &str,
     before: &[T],
     after: &[T],
+    max_ops: usize,
 ) {
     if before.len() != after.len() {
         return field_ops(ops, path, Some(to_value(&before)), Some(to_value(&after)));
     }
     for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        if ops.len() > max_ops {
+            return;
+        }
         if b != a {
             field_ops(
                 ops,
@@ -191,7 +201,13 @@ fn list_ops<T: Serialize + PartialEq>(
     }
 }
 
-fn pod_spec_ops(ops: &mut Vec<PatchOperation>, path: &str, before: &PodSpec, after: &PodSpec) {
+fn pod_spec_ops(
+    ops: &mut Vec<PatchOperation>,
+    path: &str,
+    before: &PodSpec,
+    after: &PodSpec,
+    max_ops: usize,
+) {
     if before == after {
         return;
     }
@@ -203,9 +219,10 @@ fn pod_spec_ops(ops: &mut Vec<PatchOperation>, path: &str, before: &PodSpec, aft
         &format!("{path}/containers"),
         &before.containers,
         &after.containers,
+        max_ops,
     );
     match (&before.init_containers, &after.init_containers) {
-        (Some(b), Some(a)) => list_ops(ops, &format!("{path}/initContainers"), b, a),
+        (Some(b), Some(a)) => list_ops(ops, &format!("{path}/initContainers"), b, a, max_ops),
         (b, a) => option_ops(ops, &format!("{path}/initContainers"), b, a),
     }
     option_ops(

@@ -40,6 +40,9 @@ const ANNOTATION_MAX_BYTES: usize = 4 * 1024;
 const ANNOTATIONS_MAX_BYTES: usize = 32 * 1024;
 /// The largest JSON Patch bulwark answers with (before base64).
 const PATCH_MAX_BYTES: usize = 128 * 1024;
+/// A patch of more operations than this is over [`PATCH_MAX_BYTES`] (no operation is shorter
+/// than 32 bytes), so it is not built to the end.
+const PATCH_MAX_OPS: usize = PATCH_MAX_BYTES / 32;
 /// Names, namespaces and users as they appear in logs and messages.
 const NAME_MAX_CHARS: usize = 256;
 /// A request uid longer than this is not one the API server wrote.
@@ -339,7 +342,7 @@ fn mutate(
     uid: &str,
     summary: &mut Summary,
 ) -> ResponseOut {
-    let mutated = admission::mutate(policy, review, ctx);
+    let mutated = admission::mutate_within(policy, review, ctx, PATCH_MAX_OPS);
     let mut response = ResponseOut::allow(uid);
     let mut annotations = Annotations::default();
     summary.mutations = mutated.changes.iter().map(|c| c.mutation).collect();
@@ -370,6 +373,14 @@ fn mutate(
     response.warnings = warnings.finish();
     if audit_mode {
         summary.decision = "would-mutate";
+        return response;
+    }
+    if mutated.too_large {
+        summary.decision = "patch-too-large";
+        response.warnings = vec![format!(
+            "[bulwark] the defaults for this object need a patch of over {PATCH_MAX_OPS} operations, over the {} KiB bulwark answers with; it was admitted unchanged",
+            PATCH_MAX_BYTES / 1024
+        )];
         return response;
     }
     let patch = match serde_json::to_vec(&mutated.patch) {
