@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
 use crate::engine::image::ImageRef;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "image-pull-policy-mutable-tag";
@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a container with a mutable tag has imagePullPolicy: Always",
     why: "with IfNotPresent a node keeps running whatever it pulled first under a mutable tag",
     fix: "pin the image to a release tag or a digest; until then set imagePullPolicy: Always",
+    vap: Vap::No("not exported yet"),
     build: |v| {
         Ok(Box::new(ImagePullPolicyMutableTag(serde_json::from_value(
             v,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ingress_class_name::class_of;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -25,6 +25,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "controller-specific annotations match the Ingress class (params.class_prefixes: nginx.ingress.kubernetes.io/* with nginx, traefik.ingress.kubernetes.io/* with traefik, alb.ingress.kubernetes.io/* with alb, ...)",
     why: "each controller reads only its own annotations; NGINX annotations copied into a Traefik Ingress are silently ignored, so the rewrite, auth or rate limit they promise never happens",
     fix: "use the annotations of the controller the class selects, or set ingressClassName to the controller the annotations are written for",
+    vap: Vap::No("not exported yet"),
     build: |v| {
         Ok(Box::new(IngressControllerAnnotations(
             serde_json::from_value(v)?,

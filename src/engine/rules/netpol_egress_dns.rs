@@ -10,7 +10,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyPor
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::netpol_egress_policy_type::effective_policy_types;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -26,6 +26,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a policy that restricts egress allows port 53 (UDP and TCP) somewhere",
     why: "once egress is restricted, a pod without a DNS allowance cannot resolve any hostname and every outbound call fails",
     fix: "add an egress rule that allows port 53 over UDP and TCP to the cluster DNS (kube-dns in kube-system)",
+    vap: Vap::No("not exported yet"),
     build: |_| Ok(Box::new(NetpolEgressDns)),
 };
 

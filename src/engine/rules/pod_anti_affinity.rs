@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -23,6 +23,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a workload with more than one replica (or an HPA) spreads by podAntiAffinity or topologySpreadConstraints on hostname or zone (a hostPort spreads by itself)",
     why: "without spreading, every replica can land on the same node, defeating the point of replication",
     fix: "add topologySpreadConstraints on kubernetes.io/hostname (or topology.kubernetes.io/zone), or a preferred podAntiAffinity on the app label",
+    vap: Vap::No("not exported yet"),
     build: |v| Ok(Box::new(PodAntiAffinity(serde_json::from_value(v)?))),
 };
 

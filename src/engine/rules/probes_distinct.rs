@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::Probe;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::containers::{ContainerAt, ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "probes-distinct";
@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "liveness and readiness probes of a container use different handlers (path, port or command)",
     why: "liveness asks \"is the process alive?\" and readiness \"can it take traffic?\"; one endpoint for both restarts pods when a dependency is down",
     fix: "give liveness its own cheap endpoint (`/healthz`: the process answers) and readiness another (`/ready`: it can serve)",
+    vap: Vap::No("not exported yet"),
     build: |_| Ok(Box::new(ProbesDistinct)),
 };
 

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -17,6 +17,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a ClusterRole, or a Role without resourceNames, does not grant get/list/watch on secrets (also through *)",
     why: "a compromised pod acts with its ServiceAccount's rights; read access to all Secrets turns one breach into a leak of every credential",
     fix: "grant get on the Secrets it needs by name (resourceNames), in a Role of the namespace that holds them",
+    vap: Vap::No("not exported yet"),
     build: |_| Ok(Box::new(RbacSecretsAccess)),
 };
 

@@ -2,7 +2,7 @@
 //! `apiGroups` (nor a pattern such as `pods/*`).
 
 use super::rbac_secrets_access::judged_rules;
-use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -16,6 +16,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no * in verbs, resources or apiGroups",
     why: "least privilege: a wildcard grants everything that exists and everything added later (new resources, CRDs, verbs such as escalate and impersonate)",
     fix: "list the apiGroups, resources and verbs the subject actually uses",
+    vap: Vap::No("not exported yet"),
     build: |_| Ok(Box::new(RbacWildcards)),
 };
 

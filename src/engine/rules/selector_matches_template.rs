@@ -1,7 +1,7 @@
 //! `selector-matches-template`: a controller's selector picks the pods its own template makes.
 
 use crate::engine::bundle::Selector;
-use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{Context, Finding, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::rules::service_selector_matches::show_labels;
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -22,6 +22,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "selector.matchLabels is a subset of the pod template labels (and the selector is set)",
     why: "a selector that does not match the template is the classic 'pod is not owned by the deployment' bug; the API server rejects it, so catch it before apply",
     fix: "make every selector.matchLabels pair also a label of spec.template.metadata.labels",
+    vap: Vap::No(
+        "fires only on manifest files: the API server defaults or rejects the field before any admission check sees it",
+    ),
     build: |_| Ok(Box::new(SelectorMatchesTemplate)),
 };
 
