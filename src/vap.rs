@@ -159,7 +159,7 @@ fn export_rule(policy: &Policy, rule: &ActiveRule) -> Option<Exported> {
         )])),
         ..ObjectMeta::default()
     };
-    let workload = kinds.iter().all(|k| k.is_workload());
+    let workload = kinds.iter().all(|k| k.is_workload()) && cel.reads_pod();
     let variables = workload.then(|| {
         vec![
             Variable {

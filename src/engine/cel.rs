@@ -46,6 +46,17 @@ impl RuleCel {
         }
     }
 
+    /// Whether a check reads the pod spec or its metadata (the policy then needs the pod
+    /// variables, and judges only objects that have a pod spec, as the rule does).
+    pub fn reads_pod(&self) -> bool {
+        let variables = [pod::SPEC_VARIABLE, pod::META_VARIABLE].map(|v| format!("variables.{v}"));
+        self.checks.iter().any(|c| {
+            variables
+                .iter()
+                .any(|v| c.passes.as_str().contains(v.as_str()))
+        })
+    }
+
     /// Adds another check.
     pub fn and(mut self, passes: Cel, violation: impl Into<String>) -> RuleCel {
         self.checks.push(Check {
@@ -115,6 +126,12 @@ impl Cel {
     /// A list of string literals.
     pub fn strs<S: AsRef<str>>(items: &[S]) -> Cel {
         let items: Vec<String> = items.iter().map(|s| quote(s.as_ref())).collect();
+        Cel(format!("[{}]", items.join(", ")))
+    }
+
+    /// A list of expressions.
+    pub fn list(items: impl IntoIterator<Item = Cel>) -> Cel {
+        let items: Vec<String> = items.into_iter().map(|c| c.0).collect();
         Cel(format!("[{}]", items.join(", ")))
     }
 

@@ -19,7 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     why: "ConfigMaps have looser RBAC than Secrets and often land in shared Git repositories; anything sensitive belongs in a Secret",
     fix: "move the value into a Secret and read it through secretKeyRef or a Secret volume; rotate it if it was ever committed",
     vap: Vap::No(
-        "secret detection stays in the webhook: it matches names in every case style and values by shape (PEM keys, cloud keys, JWTs, tokens), which CEL cannot do within its cost limits",
+        "secret detection stays in the webhook: it matches names in every case style and values by their shape (PEM keys, cloud access keys, JWTs, vendor tokens)",
     ),
     build: |v| Ok(Box::new(ConfigMapNoSecrets(serde_json::from_value(v)?))),
 };

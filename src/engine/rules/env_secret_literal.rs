@@ -18,7 +18,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     why: "a literal in the pod spec is readable by anyone who can read the workload and ends up in Git; Secrets have stricter RBAC",
     fix: "put the value in a Secret and use valueFrom.secretKeyRef (or envFrom.secretRef); rotate it, it has been exposed",
     vap: Vap::No(
-        "secret detection stays in the webhook: it matches names in every case style and values by shape (PEM keys, cloud keys, JWTs, tokens), which CEL cannot do within its cost limits",
+        "secret detection stays in the webhook: it matches names in every case style and values by their shape (PEM keys, cloud access keys, JWTs, vendor tokens)",
     ),
     build: |v| Ok(Box::new(EnvSecretLiteral(serde_json::from_value(v)?))),
 };

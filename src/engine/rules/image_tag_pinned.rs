@@ -4,23 +4,11 @@ use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::image::ImageRef;
+use crate::engine::image::{self, ImageRef};
 use crate::engine::rule::{Context, Finding, Rule, RuleClass, RuleSpec, Scope, Sees, Vap};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "image-tag-pinned";
-
-/// distribution/reference's grammar for an image reference, anchored: an optional registry host
-/// and port, path components of lowercase alphanumerics and separators, an optional tag of at
-/// most 128 characters, an optional digest (RE2 repeats at most 1000 times, so the digest's
-/// ceiling of 1024 hex digits is checked apart).
-const REFERENCE: &str = concat!(
-    r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*",
-    r"(?::[0-9]+)?/|\[[a-fA-F0-9:]+\](?::[0-9]+)?/)?",
-    r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*",
-    r"(?::[\w][\w.-]{0,127})?",
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$",
-);
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
@@ -47,74 +35,11 @@ struct ImageTagPinned(Params);
 impl Rule for ImageTagPinned {
     fn cel(&self) -> Option<RuleCel> {
         let pinned = |c: Cel| {
-            let image = c.clone().get("image");
-            let rest = image
-                .clone()
-                .call("split", [Cel::str("@")])
-                .index(Cel::int(0));
-            let last = rest.clone().call(
-                "substring",
-                [rest
-                    .clone()
-                    .call("lastIndexOf", [Cel::str("/")])
-                    .plus(Cel::int(1))],
-            );
-            let tag = Cel::cond(
-                last.clone().call("contains", [Cel::str(":")]),
-                last.clone().call(
-                    "substring",
-                    [last
-                        .clone()
-                        .call("lastIndexOf", [Cel::str(":")])
-                        .plus(Cel::int(1))],
-                ),
-                Cel::str("latest"),
-            );
-            let name_len = rest.clone().size().minus(Cel::cond(
-                last.clone().call("contains", [Cel::str(":")]),
-                tag.clone().size().plus(Cel::int(1)),
-                Cel::int(0),
-            ));
-            let digest = image.clone().call(
-                "substring",
-                [image
-                    .clone()
-                    .call("indexOf", [Cel::str("@")])
-                    .plus(Cel::int(1))],
-            );
-            let has_digest = image.clone().call("contains", [Cel::str("@")]);
-            let encoded = digest.clone().call(
-                "substring",
-                [digest
-                    .clone()
-                    .call("indexOf", [Cel::str(":")])
-                    .plus(Cel::int(1))],
-            );
-            let registered_ok = Cel::every([
-                encoded.size().le(Cel::int(1024)),
-                digest
-                    .clone()
-                    .call("startsWith", [Cel::str("sha256:")])
-                    .negate()
-                    .or(digest
-                        .clone()
-                        .call("matches", [Cel::str("^sha256:[a-f0-9]{64}$")])),
-                digest
-                    .clone()
-                    .call("startsWith", [Cel::str("sha512:")])
-                    .negate()
-                    .or(digest.call("matches", [Cel::str("^sha512:[a-f0-9]{128}$")])),
-            ]);
-            let valid = Cel::every([
-                image.clone().call("matches", [Cel::str(REFERENCE)]),
-                name_len.le(Cel::int(255)),
-                has_digest.clone().negate().or(registered_ok),
-            ]);
+            let image = image::cel_reference(c.clone().get("image"));
             let mutable = Cel::strs(&self.0.mutable_tags);
-            c.opt("image")
-                .is_present()
-                .negate()
-                .or(valid.and(has_digest.or(tag.is_in(mutable).negate())))
+            c.opt("image").is_present().negate().or(image
+                .valid
+                .and(image.has_digest.or(image.tag.is_in(mutable).negate())))
         };
         Some(RuleCel::one(
             pod::containers(ContainerSet::All).all("c", pinned),
