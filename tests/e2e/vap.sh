@@ -10,6 +10,9 @@
 # 3. The floor without the webhook: bulwark stopped, its webhooks set to failurePolicy Ignore,
 #    the policies of the default policy installed: a privileged Pod is refused, a compliant
 #    Deployment is stored.
+# 4. The policies follow the policy file: with a rule off, a rule's params and another's action
+#    changed and a namespace exempted (policy-vap-custom.yaml), the API server enforces exactly
+#    that.
 vap_out="$out/vap"
 mkdir -p "$vap_out"
 conformance="$here/vap_conformance.py"
@@ -111,6 +114,34 @@ k -n demo apply -f "$here/manifests/compliant-deployment.yaml"
 [ $KRC = 0 ] && pass "compliant Deployment admitted while bulwark is down" || fail "compliant Deployment with bulwark down: $KOUT"
 k -n demo get deployment compliant -o name
 [ "$KOUT" = "deployment.apps/compliant" ] && pass "the compliant Deployment is stored" || fail "compliant Deployment not stored: $KOUT"
+stage "VAP: the policies follow the policy file (a rule off, params, an action, a namespace)"
+"$BULWARK" vap --policy "$here/policy-vap-custom.yaml" > "$vap_out/custom.yaml"
+k delete validatingadmissionpolicy,validatingadmissionpolicybinding -l app.kubernetes.io/name=bulwark
+k apply -f "$vap_out/custom.yaml"
+k create namespace legacy
+k get validatingadmissionpolicy bulwark-no-privileged
+has "$KOUT" "NotFound" && pass "a rule switched off has no policy" || fail "no-privileged off: $KOUT"
+sed 's/hostPort: 9100/hostPort: 9200/; s/name: host-port$/name: other-host-port/' "$here/manifests/host-port-pod.yaml" > "$vap_out/other-host-port.yaml"
+for _ in $(seq 100); do
+  k -n demo create --dry-run=server -f "$vap_out/other-host-port.yaml"
+  has "$KOUT" "bulwark-no-host-ports" && break; sleep 0.2
+done
+sleep 1
+k -n demo apply -f "$here/manifests/host-port-pod.yaml"
+allowed_port=$KRC
+k -n demo apply -f "$vap_out/other-host-port.yaml"
+if [ $allowed_port = 0 ] && [ $KRC != 0 ] && has "$KOUT" "[no-host-ports]"; then
+  pass "params.allowed is compiled in: hostPort 9100 admitted, 9200 refused"
+else fail "no-host-ports params: 9100 rc=$allowed_port, 9200: $KOUT"; fi
+sed 's/runAsUser: 1000/runAsUser: 0/; s/name: privileged$/name: root/' "$here/manifests/privileged-pod.yaml" > "$vap_out/root-pod.yaml"
+k -n demo apply -f "$vap_out/root-pod.yaml"
+if [ $KRC = 0 ] && has "$KOUT" "Warning: Validation failed for ValidatingAdmissionPolicy 'bulwark-run-as-non-root'"; then
+  pass "an action changed to warn: a root Pod is admitted with the rule's warning"
+else fail "run-as-non-root warn: $KOUT"; fi
+sed 's/hostPort: 9100/hostPort: 9200/; s/name: host-port$/name: in-legacy/' "$here/manifests/host-port-pod.yaml" > "$vap_out/in-legacy.yaml"
+k -n legacy apply -f "$vap_out/in-legacy.yaml"
+[ $KRC = 0 ] && ! has "$KOUT" "ValidatingAdmissionPolicy" && pass "an exempt namespace is not judged" || fail "namespace legacy: $KOUT"
+
 if grep -Eiq "compil|ERROR: (CEL|expression)|undeclared reference|no such overload" "$RUN/apiserver.log"; then
   fail "the API server logged CEL errors: $(grep -Ei 'compil|undeclared reference|no such overload' "$RUN/apiserver.log" | head -3)"
 else pass "no CEL compilation or type errors in the API server's log"; fi
