@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::engine::mutations::MUTATIONS;
 use crate::engine::registry;
-use crate::engine::rule::{RuleClass, Scope};
+use crate::engine::rule::{RuleClass, Scope, Vap};
 use crate::engine::{Kind, Policy};
 
 /// Whether an entry judges or changes objects.
@@ -41,6 +41,43 @@ pub struct Entry {
     /// For a rule, how to fix what it finds; absent for a mutation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// For a rule, whether `bulwark vap` exports it as a ValidatingAdmissionPolicy, and what
+    /// differs or why not; absent for a mutation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vap: Option<VapEntry>,
+}
+
+/// Whether a rule exports as a ValidatingAdmissionPolicy.
+#[derive(Clone, Debug, Serialize)]
+pub struct VapEntry {
+    pub exports: bool,
+    /// Where the policy differs from the webhook (exported), or why it does not export.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub note: &'static str,
+}
+
+impl VapEntry {
+    fn of(vap: Vap) -> VapEntry {
+        match vap {
+            Vap::Exports(note) => VapEntry {
+                exports: true,
+                note,
+            },
+            Vap::No(note) => VapEntry {
+                exports: false,
+                note,
+            },
+        }
+    }
+
+    /// `yes`, `yes (note)` or `no: reason`.
+    pub fn words(&self) -> String {
+        match (self.exports, self.note.is_empty()) {
+            (true, true) => "yes".to_string(),
+            (true, false) => format!("yes ({})", self.note),
+            (false, _) => format!("no: {}", self.note),
+        }
+    }
 }
 
 fn scope_words(scope: Scope) -> String {
@@ -92,6 +129,7 @@ pub fn entries() -> Vec<Entry> {
             summary,
             why: spec.why,
             fix: Some(fix),
+            vap: Some(VapEntry::of(spec.vap)),
         });
     }
     for check in registry::BUNDLE_CHECKS {
@@ -109,6 +147,9 @@ pub fn entries() -> Vec<Entry> {
             summary: check.summary.to_string(),
             why: check.why,
             fix: Some(check.fix.to_string()),
+            vap: Some(VapEntry::of(Vap::No(
+                "needs other objects (the run's documents, the cluster); a policy sees one object",
+            ))),
         });
     }
     let enabled: Vec<&str> = policy.enabled_mutations().map(|m| m.spec.id).collect();
@@ -139,6 +180,7 @@ pub fn entries() -> Vec<Entry> {
             summary: spec.summary.to_string(),
             why: spec.why,
             fix: None,
+            vap: None,
         });
     }
     out
@@ -167,6 +209,9 @@ pub fn render_text(entries: &[Entry]) -> String {
             let _ = writeln!(out, "      why: {}", e.why);
             if let Some(fix) = &e.fix {
                 let _ = writeln!(out, "      fix: {fix}");
+            }
+            if let Some(vap) = &e.vap {
+                let _ = writeln!(out, "      ValidatingAdmissionPolicy: {}", vap.words());
             }
         }
         out.push('\n');
@@ -201,9 +246,11 @@ pub fn render_markdown(entries: &[Entry]) -> String {
          Practice rules leave an object that a judged controller generated (a ReplicaSet of a\n\
          Deployment, a Job of a CronJob, a Pod of a ReplicaSet, StatefulSet, DaemonSet, Job or\n\
          ReplicationController) to its owner, and the exemption annotation can switch them off.\n\n\
+         **VAP** says whether `bulwark vap` exports the rule as a ValidatingAdmissionPolicy\n\
+         (see [ValidatingAdmissionPolicies](#validatingadmissionpolicies) below), and why not.\n\n\
          ## Rules\n\n\
-         | id | class | kinds | default | fires | checks | why | fix |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | id | class | kinds | default | fires | checks | why | fix | VAP |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     let row = |out: &mut String, e: &Entry| {
         let class = e
@@ -215,9 +262,14 @@ pub fn render_markdown(entries: &[Entry]) -> String {
             .as_deref()
             .map(|f| format!(" {} |", cell(f)))
             .unwrap_or_default();
+        let vap = e
+            .vap
+            .as_ref()
+            .map(|v| format!(" {} |", cell(&v.words())))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| <a id=\"{id}\"></a>`{id}` |{class} {} | {} | {} | {} | {} |{fix}",
+            "| <a id=\"{id}\"></a>`{id}` |{class} {} | {} | {} | {} | {} |{fix}{vap}",
             cell(&e.scope),
             e.default,
             e.sees.join(", "),
@@ -241,6 +293,7 @@ pub fn render_markdown(entries: &[Entry]) -> String {
     {
         row(&mut out, e);
     }
+    out.push_str(crate::vap::DOCS);
     out
 }
 
@@ -373,7 +426,8 @@ mod tests {
                 .lines()
                 .find(|l| l.starts_with(&format!("| <a id=\"{0}\"></a>`{0}` |", e.id)))
                 .unwrap_or_default();
-            assert!(row.ends_with(&format!(" {} |", cell(fix))), "{row}");
+            let vap = e.vap.as_ref().map(|v| cell(&v.words())).unwrap_or_default();
+            assert!(row.ends_with(&format!(" {} | {vap} |", cell(fix))), "{row}");
             let listed = json
                 .as_array()
                 .and_then(|a| a.iter().find(|j| j["id"] == e.id))

@@ -40,6 +40,15 @@ pub enum Command {
     Check(CheckArgs),
     /// List every rule and mutation: id, kinds, default action, where it fires, why.
     Rules(RulesArgs),
+    /// Print the policy's rules as ValidatingAdmissionPolicies and bindings (YAML), for the API
+    /// server to enforce in-process.
+    Vap(VapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VapArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -135,8 +144,15 @@ pub struct CertsArgs {
 #[derive(Debug, Args)]
 pub struct ManifestsArgs {
     /// The CA that signed the serving certificate (PEM); its base64 becomes caBundle.
-    #[arg(long, value_name = "FILE")]
-    pub ca: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "vap")]
+    pub ca: Option<PathBuf>,
+
+    /// Print only the ValidatingAdmissionPolicies and bindings of the policy (as `bulwark vap`).
+    #[arg(long, conflicts_with_all = ["ca", "webhook_url", "failure_policy"])]
+    pub vap: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// The namespace to install into.
     #[arg(long, default_value = "bulwark-system")]

@@ -25,3 +25,4 @@ pub mod manifests;
 pub mod offline;
 pub mod run;
 pub mod server;
+pub mod vap;

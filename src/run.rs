@@ -26,9 +26,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mutate(args) => mutate(args),
         Command::Audit(args) => audit(args).await,
         Command::Certs(args) => write_certs(&args),
+        Command::Manifests(args) if args.vap => vap(&args.policy),
         Command::Manifests(args) => {
-            let ca_pem = std::fs::read(&args.ca)
-                .with_context(|| format!("cannot read --ca {}", args.ca.display()))?;
+            let ca = args.ca.unwrap_or_default();
+            let ca_pem =
+                std::fs::read(&ca).with_context(|| format!("cannot read --ca {}", ca.display()))?;
             let options = install::RenderOptions {
                 ca_pem,
                 namespace: args.namespace,
@@ -40,7 +42,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check(args) => check(args),
         Command::Rules(args) => rules(args),
+        Command::Vap(args) => vap(&args.policy),
     }
+}
+
+fn vap(args: &PolicyArgs) -> anyhow::Result<()> {
+    let policy = load_policy(args)?;
+    write_stdout(&crate::vap::render(&policy))
 }
 
 /// Findings at or above `--fail-on` end the run with exit code 1.

@@ -3,6 +3,8 @@
 //! rules look at: the tag, the digest, and the repository (a colon before the last slash
 //! belongs to a registry port, `registry:5000/app`).
 
+use super::cel::Cel;
+
 /// The parts of a valid image reference that rules look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef<'a> {
@@ -79,6 +81,97 @@ fn describe(kind: &str) -> &'static str {
         "it is empty"
     } else {
         "its name has characters an image name cannot have (lowercase letters, digits, . _ - / and a registry host)"
+    }
+}
+
+/// distribution/reference's grammar for an image reference, anchored: an optional registry host
+/// and port, path components of lowercase alphanumerics and separators, an optional tag of at
+/// most 128 characters, an optional digest (RE2 repeats at most 1000 times, so the digest's
+/// ceiling of 1024 hex digits is checked apart).
+const REFERENCE: &str = concat!(
+    r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*",
+    r"(?::[0-9]+)?/|\[[a-fA-F0-9:]+\](?::[0-9]+)?/)?",
+    r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*",
+    r"(?::[\w][\w.-]{0,127})?",
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$",
+);
+
+/// An image reference read in CEL the way [`ImageRef::parse`] reads it: whether it is valid,
+/// whether it has a digest, and its effective tag (`latest` when it has none).
+pub struct CelImage {
+    pub valid: Cel,
+    pub has_digest: Cel,
+    pub tag: Cel,
+}
+
+/// `image` (a CEL string) as a reference.
+pub fn cel_reference(image: Cel) -> CelImage {
+    let rest = image
+        .clone()
+        .call("split", [Cel::str("@")])
+        .index(Cel::int(0));
+    let last = rest.clone().call(
+        "substring",
+        [rest
+            .clone()
+            .call("lastIndexOf", [Cel::str("/")])
+            .plus(Cel::int(1))],
+    );
+    let tag = Cel::cond(
+        last.clone().call("contains", [Cel::str(":")]),
+        last.clone().call(
+            "substring",
+            [last
+                .clone()
+                .call("lastIndexOf", [Cel::str(":")])
+                .plus(Cel::int(1))],
+        ),
+        Cel::str("latest"),
+    );
+    let name_len = rest.clone().size().minus(Cel::cond(
+        last.clone().call("contains", [Cel::str(":")]),
+        tag.clone().size().plus(Cel::int(1)),
+        Cel::int(0),
+    ));
+    let digest = image.clone().call(
+        "substring",
+        [image
+            .clone()
+            .call("indexOf", [Cel::str("@")])
+            .plus(Cel::int(1))],
+    );
+    let has_digest = image.clone().call("contains", [Cel::str("@")]);
+    let encoded = digest.clone().call(
+        "substring",
+        [digest
+            .clone()
+            .call("indexOf", [Cel::str(":")])
+            .plus(Cel::int(1))],
+    );
+    let registered_ok = Cel::every([
+        encoded.size().le(Cel::int(1024)),
+        digest
+            .clone()
+            .call("startsWith", [Cel::str("sha256:")])
+            .negate()
+            .or(digest
+                .clone()
+                .call("matches", [Cel::str("^sha256:[a-f0-9]{64}$")])),
+        digest
+            .clone()
+            .call("startsWith", [Cel::str("sha512:")])
+            .negate()
+            .or(digest.call("matches", [Cel::str("^sha512:[a-f0-9]{128}$")])),
+    ]);
+    let valid = Cel::every([
+        image.clone().call("matches", [Cel::str(REFERENCE)]),
+        name_len.le(Cel::int(255)),
+        has_digest.clone().negate().or(registered_ok),
+    ]);
+    CelImage {
+        valid,
+        has_digest,
+        tag,
     }
 }
 

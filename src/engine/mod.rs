@@ -17,6 +17,7 @@
 
 pub mod admission;
 pub mod bundle;
+pub mod cel;
 pub mod containers;
 pub mod decode;
 pub mod exemption;

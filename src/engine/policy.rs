@@ -120,15 +120,44 @@ impl RuleIds {
 
 /// A glob over names: `*` any run of characters, `?` one character.
 #[derive(Clone, Debug)]
-pub struct Pattern(wildmatch::WildMatch);
+pub struct Pattern {
+    matcher: wildmatch::WildMatch,
+    text: String,
+}
 
 impl Pattern {
     pub fn new(text: &str) -> Pattern {
-        Pattern(wildmatch::WildMatch::new(text))
+        Pattern {
+            matcher: wildmatch::WildMatch::new(text),
+            text: text.to_string(),
+        }
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        self.0.matches(text)
+        self.matcher.matches(text)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The same pattern as an anchored RE2 regular expression (for CEL's `matches`).
+    pub fn to_regex(&self) -> String {
+        let mut out = String::from("^");
+        for c in self.text.chars() {
+            match c {
+                '*' => out.push_str(".*"),
+                '?' => out.push('.'),
+                c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => out.push(c),
+                c => {
+                    out.push('\\');
+                    out.push(c);
+                }
+            }
+        }
+        out.push('$');
+        out
     }
 }
 
@@ -156,6 +185,11 @@ pub struct ActiveRule {
 impl ActiveRule {
     pub fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         self.rule.check(object, ctx, out);
+    }
+
+    /// The rule in CEL, with its parameters compiled in (see [`Rule::cel`]).
+    pub fn cel(&self) -> Option<super::cel::RuleCel> {
+        self.rule.cel()
     }
 }
 
@@ -245,6 +279,11 @@ impl Policy {
     /// The enabled mutations, in the order they are applied.
     pub fn enabled_mutations(&self) -> impl Iterator<Item = &ActiveMutation> {
         self.mutations.iter()
+    }
+
+    /// Every rule with its action, `off` included, in catalog order.
+    pub fn rules(&self) -> impl Iterator<Item = &ActiveRule> {
+        self.rules.iter()
     }
 
     /// The rules that run (action other than `off`), in catalog order.

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::bundle::{BundleIndex, HpaFacts, NamespaceView};
+use super::cel::RuleCel;
 use super::workload::{Kind, Object};
 
 /// What happens when a rule finds something. Ordered from weakest to strongest.
@@ -213,6 +214,29 @@ impl RuleClass {
 pub trait Rule: Send + Sync {
     /// Appends what is wrong with `object` to `out`.
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings);
+
+    /// What the rule checks, in CEL, with its parameters compiled in: the body of its
+    /// ValidatingAdmissionPolicy (`bulwark vap`). `None` for a rule whose spec says
+    /// [`Vap::No`].
+    fn cel(&self) -> Option<RuleCel> {
+        None
+    }
+}
+
+/// Whether a rule can be enforced by a ValidatingAdmissionPolicy inside the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vap {
+    /// [`Rule::cel`] says what it checks, with the same verdict as the webhook (the
+    /// differences CEL cannot avoid are listed in the string, empty when there are none).
+    Exports(&'static str),
+    /// CEL cannot say what it checks, for this reason.
+    No(&'static str),
+}
+
+impl Vap {
+    pub fn exports(self) -> bool {
+        matches!(self, Vap::Exports(_))
+    }
 }
 
 /// How many findings one rule lists for one object. An object of thousands of containers
@@ -315,6 +339,8 @@ pub struct RuleSpec {
     /// How to fix what it finds, in one line: shown by `bulwark rules`, docs/rules.md and the
     /// HTML report next to every finding.
     pub fix: &'static str,
+    /// Whether `bulwark vap` exports it as a ValidatingAdmissionPolicy, and why not.
+    pub vap: Vap,
     pub build: BuildRule,
 }
 

@@ -272,6 +272,10 @@ stage "scenario: bulwark audit of the cluster, with PolicyReports"
 # shellcheck source=/dev/null
 . "$here/audit.sh"
 
+stage "scenario: bulwark's rules as ValidatingAdmissionPolicies"
+# shellcheck source=/dev/null
+. "$here/vap.sh"
+
 stage "done"
 echo "e2e: $passes passed, $fails failed ($(( $(date +%s) - t_start ))s); transcript: $transcript"
 [ "$fails" = 0 ]

@@ -10,7 +10,8 @@ use bulwark::engine::Policy;
 use bulwark::manifests::{Item, read_paths};
 use bulwark::offline::check::run_paths;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
@@ -117,11 +118,18 @@ fn every_object_under_deploy_decodes_strictly_into_its_type() {
             ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
                 strict::<MutatingWebhookConfiguration>(&doc)
             }
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => {
+                strict::<ValidatingAdmissionPolicy>(&doc)
+            }
+            ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => {
+                strict::<ValidatingAdmissionPolicyBinding>(&doc)
+            }
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
                 strict::<CustomResourceDefinition>(&doc)
             }
             // kustomize's own files and cert-manager's kinds have no k8s-openapi type.
             ("kustomize.config.k8s.io/v1beta1", "Kustomization")
+            | ("kustomize.config.k8s.io/v1alpha1", "Component")
             | ("cert-manager.io/v1", "Issuer" | "Certificate") => Vec::new(),
             (api_version, kind) => panic!("{at}: no strict check for {api_version} {kind}"),
         };
@@ -484,4 +492,18 @@ fn the_report_crds_accept_what_bulwark_audit_writes_in_both_apis() {
             assert!(validator.iter_errors(&wrong).next().is_some(), "{file}");
         }
     }
+}
+
+#[test]
+fn deploy_vap_holds_the_policies_of_the_built_in_policy() {
+    let committed = std::fs::read_to_string(deploy_dir().join("vap/policies.yaml"))
+        .expect("deploy/vap/policies.yaml");
+    assert_eq!(
+        committed,
+        bulwark::vap::render(&Policy::builtin()),
+        "deploy/vap/policies.yaml is stale; regenerate it with:\n    cargo run -- vap > deploy/vap/policies.yaml"
+    );
+    let kustomization = std::fs::read_to_string(deploy_dir().join("vap/kustomization.yaml"))
+        .expect("deploy/vap/kustomization.yaml");
+    assert!(kustomization.contains("kind: Component") && kustomization.contains("- policies.yaml"));
 }

@@ -1,8 +1,11 @@
 //! `apparmor-not-unconfined`: no pod or container runs without its AppArmor profile (Pod
 //! Security baseline), whether set in the security context or by the older annotations.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "apparmor-not-unconfined";
@@ -18,6 +21,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "appArmorProfile.type (pod and containers) and the container.apparmor.security.beta.kubernetes.io annotations are not Unconfined",
     why: "AppArmor confines what a process may touch on the node; Unconfined turns that off for a container that may be compromised",
     fix: "remove appArmorProfile type Unconfined (and the unconfined annotation); use RuntimeDefault or a Localhost profile",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(AppArmorNotUnconfined)),
 };
 
@@ -26,6 +30,30 @@ struct AppArmorNotUnconfined;
 const HOW: &str = "use RuntimeDefault or a Localhost profile";
 
 impl Rule for AppArmorNotUnconfined {
+    fn cel(&self) -> Option<RuleCel> {
+        let confined = |sc: crate::engine::cel::Opt| {
+            sc.opt("appArmorProfile")
+                .opt("type")
+                .or_value(Cel::str(""))
+                .ne(Cel::str("Unconfined"))
+        };
+        let annotations = || pod::meta().opt("annotations").or_value(Cel::empty_map());
+        let annotated_confined = annotations().all("k", |k| {
+            k.clone()
+                .call("startsWith", [Cel::str(ANNOTATION_PREFIX)])
+                .and(annotations().index(k).eq(Cel::str("unconfined")))
+                .negate()
+        });
+        Some(RuleCel::one(
+            Cel::every([
+                confined(pod::spec().opt("securityContext")),
+                pod::containers(ContainerSet::All).all("c", |c| confined(c.opt("securityContext"))),
+                annotated_confined,
+            ]),
+            "the pod or a container runs without AppArmor (appArmorProfile Unconfined, or the unconfined annotation)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_profile = pod

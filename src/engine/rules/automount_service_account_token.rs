@@ -1,7 +1,10 @@
 //! `automount-service-account-token`: a pod that runs as the namespace's `default`
 //! ServiceAccount does not mount its API token.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel, pod};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "automount-service-account-token";
@@ -14,12 +17,25 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a pod that names no ServiceAccount of its own sets automountServiceAccountToken: false",
     why: "the default ServiceAccount's token is mounted into every pod that does not opt out; a pod that never calls the API only hands an attacker a credential",
     fix: "set automountServiceAccountToken: false, or give the pod a ServiceAccount of its own if it calls the API",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(AutomountServiceAccountToken)),
 };
 
 struct AutomountServiceAccountToken;
 
 impl Rule for AutomountServiceAccountToken {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = pod::spec();
+        let account = spec.opt("serviceAccountName").or_value(Cel::str(""));
+        Some(RuleCel::one(
+            account.is_in(Cel::strs(&["", "default"])).negate().or(spec
+                .opt("automountServiceAccountToken")
+                .or_value(Cel::bool(true))
+                .negate()),
+            "the pod mounts the default ServiceAccount's API token",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let spec = pod.spec;

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -18,6 +20,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a template that takes env from a ConfigMap of the same bundle (envFrom/configMapKeyRef) carries a checksum/* annotation",
     why: "env vars are read once at pod start: without a checksum of the config in the template, a ConfigMap change never reaches running pods",
     fix: "add an annotation such as `checksum/config` holding a hash of the ConfigMap to the pod template (Helm's sha256sum does it), so a change of the config rolls the pods",
+    vap: Vap::No(
+        "needs other objects (the run's documents, the cluster); a policy sees one object",
+    ),
     build: |_| Ok(Box::new(ConfigRolloutChecksum)),
 };
 

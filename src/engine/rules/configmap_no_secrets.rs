@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::secrets::{name_looks_secret, value_is_placeholder, value_looks_secret};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -18,6 +20,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no ConfigMap key named like a secret (params.name_patterns), and no value that looks like one (PEM private key, cloud access key, JWT, URL with a password, vendor token)",
     why: "ConfigMaps have looser RBAC than Secrets and often land in shared Git repositories; anything sensitive belongs in a Secret",
     fix: "move the value into a Secret and read it through secretKeyRef or a Secret volume; rotate it if it was ever committed",
+    vap: Vap::No(
+        "secret detection stays in the webhook: it matches names in every case style and values by their shape (PEM keys, cloud access keys, JWTs, vendor tokens)",
+    ),
     build: |v| Ok(Box::new(ConfigMapNoSecrets(serde_json::from_value(v)?))),
 };
 

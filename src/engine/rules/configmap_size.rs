@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -19,6 +21,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "data + binaryData stay under params.max_bytes (default 900 KiB; the API server refuses more than 1 MiB)",
     why: "the API server refuses ConfigMaps over 1 MiB, so one that is close breaks on the next small addition; large files belong in the image or a volume",
     fix: "ship large files in the image or a volume, or split the data over several smaller ConfigMaps",
+    vap: Vap::No(
+        "not exported yet: counting the bytes of every key and value (binaryData decoded) stays in the webhook; the API server's own 1 MiB ceiling still applies",
+    ),
     build: |v| Ok(Box::new(ConfigMapSize(serde_json::from_value(v)?))),
 };
 

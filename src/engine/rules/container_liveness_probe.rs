@@ -1,7 +1,10 @@
 //! `container-liveness-probe`: long-running app containers declare a liveness probe.
 
+use crate::engine::cel::{RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "container-liveness-probe";
@@ -14,12 +17,23 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "long-running app containers have a livenessProbe",
     why: "without a liveness probe a deadlocked process keeps its pod forever; a failing probe restarts it",
     fix: "add a livenessProbe, e.g. an HTTP GET on a cheap `/healthz` that fails only when the process must be restarted",
+    vap: Vap::Exports(
+        "the policy judges a Pod and every pod template as the webhook does; it names no container",
+    ),
     build: |_| Ok(Box::new(ContainerLivenessProbe)),
 };
 
 struct ContainerLivenessProbe;
 
 impl Rule for ContainerLivenessProbe {
+    fn cel(&self) -> Option<RuleCel> {
+        Some(RuleCel::one(
+            pod::runs_to_completion().or(pod::containers(ContainerSet::App)
+                .all("c", |c| c.opt("livenessProbe").is_present())),
+            "a container of a long-running workload has no livenessProbe",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.

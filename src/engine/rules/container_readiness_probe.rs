@@ -6,10 +6,13 @@
 //! be the one listening). Workers, load generators and agents get no finding: nothing routes to
 //! them, so readiness gates nothing.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::{Object, PodView};
 
 pub const ID: &str = "container-readiness-probe";
@@ -22,6 +25,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "long-running app containers that expose a port (or that a Service of the bundle selects) have a readinessProbe",
     why: "without a readiness probe traffic reaches pods that are not ready, causing 502s during every rollout",
     fix: "add a readinessProbe on an endpoint that answers only when the app can serve, e.g. `/ready`",
+    vap: Vap::Exports(
+        "only the containers that declare ports: whether a Service sends traffic to a container that declares none needs the Service, which the webhook sees only in check and audit",
+    ),
     build: |_| Ok(Box::new(ContainerReadinessProbe)),
 };
 
@@ -58,6 +64,20 @@ fn service_on_undeclared_port(
 }
 
 impl Rule for ContainerReadinessProbe {
+    fn cel(&self) -> Option<RuleCel> {
+        let ready = |c: Cel| {
+            c.opt("readinessProbe").is_present().or(c
+                .opt("ports")
+                .or_empty()
+                .size()
+                .eq(Cel::int(0)))
+        };
+        Some(RuleCel::one(
+            pod::runs_to_completion().or(pod::containers(ContainerSet::App).all("c", ready)),
+            "a container that exposes ports has no readinessProbe",
+        ))
+    }
+
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         if pod.runs_to_completion() {

@@ -1,10 +1,13 @@
 //! `container-resources-limits`: every container sets a memory limit (and a CPU limit unless
 //! `params.cpu` is false).
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "container-resources-limits";
@@ -17,6 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every container sets limits.memory, and limits.cpu unless params.cpu is false",
     why: "a limit is the hard ceiling: without one, a memory leak in one pod can take down the whole node",
     fix: "set resources.limits.memory (and limits.cpu when the policy asks for it) from measured usage, with headroom",
+    vap: Vap::Exports(""),
     build: |v| {
         Ok(Box::new(ContainerResourcesLimits(serde_json::from_value(
             v,
@@ -33,6 +37,28 @@ struct Params {
 struct ContainerResourcesLimits(Params);
 
 impl Rule for ContainerResourcesLimits {
+    fn cel(&self) -> Option<RuleCel> {
+        let wanted: &[&str] = if self.0.cpu {
+            &["cpu", "memory"]
+        } else {
+            &["memory"]
+        };
+        let limits = |c: Cel| {
+            Cel::every(
+                wanted
+                    .iter()
+                    .map(|r| c.opt("resources").opt("limits").opt(r).is_set()),
+            )
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::AppAndInit).all("c", limits),
+            format!(
+                "a container or init container does not set resources.limits.{}",
+                wanted.join(" and resources.limits.")
+            ),
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let wanted: &[&str] = if self.0.cpu {

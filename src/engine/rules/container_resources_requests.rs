@@ -1,7 +1,10 @@
 //! `container-resources-requests`: every container and init container requests CPU and memory.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "container-resources-requests";
@@ -14,12 +17,31 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every container and init container sets resources.requests.cpu and .memory",
     why: "the scheduler places pods by their requests; without them it can pack a node until it runs out of memory, and an HPA cannot compute utilization",
     fix: "set resources.requests.cpu and resources.requests.memory on every container and init container, from measured usage",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(ContainerResourcesRequests)),
 };
 
 struct ContainerResourcesRequests;
 
 impl Rule for ContainerResourcesRequests {
+    fn cel(&self) -> Option<RuleCel> {
+        // A limit alone counts: the API server copies it into the request.
+        let requests = |c: Cel| {
+            let resources = c.opt("resources");
+            Cel::every(["cpu", "memory"].map(|r| {
+                resources
+                    .opt("requests")
+                    .opt(r)
+                    .is_set()
+                    .or(resources.opt("limits").opt(r).is_set())
+            }))
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::AppAndInit).all("c", requests),
+            "a container or init container does not request cpu and memory (resources.requests)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::AppAndInit) {

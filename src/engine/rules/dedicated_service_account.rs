@@ -1,6 +1,9 @@
 //! `dedicated-service-account`: pods run under their own ServiceAccount, not `default`.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel, pod};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "dedicated-service-account";
@@ -13,12 +16,26 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "the pod spec names a serviceAccountName other than default",
     why: "least privilege: an attacker in a pod inherits its ServiceAccount, and the shared default one often has more rights than one service needs",
     fix: "create a ServiceAccount for this workload with only the RBAC it needs and name it in serviceAccountName; set automountServiceAccountToken: false if it never calls the API",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(DedicatedServiceAccount)),
 };
 
 struct DedicatedServiceAccount;
 
 impl Rule for DedicatedServiceAccount {
+    fn cel(&self) -> Option<RuleCel> {
+        // `serviceAccount` is the deprecated spelling of the same field.
+        let spec = pod::spec();
+        let account = spec
+            .opt("serviceAccountName")
+            .or(spec.opt("serviceAccount"))
+            .or_value(Cel::str(""));
+        Some(RuleCel::one(
+            account.is_in(Cel::strs(&["", "default"])).negate(),
+            "the pod runs as the namespace's default ServiceAccount",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // `serviceAccount` is the deprecated spelling of the same field.

@@ -3,7 +3,7 @@
 //! the upgrade that lets every other rule still read such a manifest.
 
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::workload::Object;
 use crate::engine::workload::{Kind, other_version};
@@ -18,6 +18,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "apiVersion is not removed in current Kubernetes (extensions/v1beta1, apps/v1beta1, apps/v1beta2, policy/v1beta1, batch/v1beta1, autoscaling/v2beta1, autoscaling/v2beta2, networking.k8s.io/v1beta1, ...); the message names the replacement",
     why: "the API server no longer serves a removed version, so the apply fails, typically right after a cluster upgrade",
     fix: "change apiVersion to the replacement the message names (apps/v1, networking.k8s.io/v1, policy/v1, ...) and adapt the fields that version changed",
+    vap: Vap::No(
+        "fires only on manifest files: the API server defaults or rejects the field before any admission check sees it",
+    ),
     build: |_| Ok(Box::new(DeprecatedApiVersion)),
 };
 

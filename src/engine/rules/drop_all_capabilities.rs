@@ -1,9 +1,12 @@
 //! `drop-all-capabilities`: containers drop `ALL` capabilities and add back only allowed ones.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "drop-all-capabilities";
@@ -16,6 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "capabilities.drop contains ALL; capabilities.add only lists params.allowed_add",
     why: "defense in depth: each Linux capability a process keeps is one more way out of the container",
     fix: "set securityContext.capabilities.drop: [ALL] and add back only what the process needs, such as NET_BIND_SERVICE",
+    vap: Vap::Exports(""),
     build: |v| Ok(Box::new(DropAllCapabilities(serde_json::from_value(v)?))),
 };
 
@@ -28,6 +32,49 @@ struct Params {
 struct DropAllCapabilities(Params);
 
 impl Rule for DropAllCapabilities {
+    fn cel(&self) -> Option<RuleCel> {
+        let drops_all = |c: Cel| {
+            c.opt("securityContext")
+                .opt("capabilities")
+                .opt("drop")
+                .or_empty()
+                .exists("d", |d| d.call("upperAscii", []).eq(Cel::str("ALL")))
+        };
+        let allowed: Vec<String> = self
+            .0
+            .allowed_add
+            .iter()
+            .map(|a| a.to_ascii_uppercase())
+            .collect();
+        let adds_allowed = |c: Cel| {
+            c.opt("securityContext")
+                .opt("capabilities")
+                .opt("add")
+                .or_empty()
+                .all("a", |a| {
+                    let bare = Cel::cond(
+                        a.clone().call("startsWith", [Cel::str("CAP_")]),
+                        a.clone().call("substring", [Cel::int(4)]),
+                        a,
+                    );
+                    bare.call("upperAscii", []).is_in(Cel::strs(&allowed))
+                })
+        };
+        Some(
+            RuleCel::one(
+                pod::containers(ContainerSet::All).all("c", drops_all),
+                "a container does not drop all capabilities (securityContext.capabilities.drop: [ALL])",
+            )
+            .and(
+                pod::containers(ContainerSet::All).all("c", adds_allowed),
+                format!(
+                    "a container adds a capability other than {}",
+                    if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                ),
+            ),
+        )
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

@@ -3,7 +3,9 @@
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::secrets::{name_looks_secret, value_is_placeholder};
 use crate::engine::workload::Object;
 
@@ -17,6 +19,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "an env var whose name looks secret (params.name_patterns) uses valueFrom.secretKeyRef, not a literal value",
     why: "a literal in the pod spec is readable by anyone who can read the workload and ends up in Git; Secrets have stricter RBAC",
     fix: "put the value in a Secret and use valueFrom.secretKeyRef (or envFrom.secretRef); rotate it, it has been exposed",
+    vap: Vap::No(
+        "secret detection stays in the webhook: it matches names in every case style and values by their shape (PEM keys, cloud access keys, JWTs, vendor tokens)",
+    ),
     build: |v| Ok(Box::new(EnvSecretLiteral(serde_json::from_value(v)?))),
 };
 

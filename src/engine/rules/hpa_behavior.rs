@@ -4,7 +4,10 @@
 //! is set at all, so at admission only an HPA without `behavior` lacks it; the offline check
 //! applies the same default and judges the same way.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -18,6 +21,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "behavior.scaleDown sets a stabilization window or policies",
     why: "without a scale-down window and policy the HPA sheds capacity after every brief lull, adding churn and cold starts; scale up fast and down slowly",
     fix: "add behavior.scaleDown with stabilizationWindowSeconds (e.g. 300) and a policy that removes only a few pods or percent per period",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(HpaBehavior)),
 };
 
@@ -26,6 +30,24 @@ struct HpaBehavior;
 const FIX: &str = "add behavior.scaleDown with stabilizationWindowSeconds (e.g. 300) and a policy (e.g. 10 Percent per 60 seconds)";
 
 impl Rule for HpaBehavior {
+    fn cel(&self) -> Option<RuleCel> {
+        let behavior = Cel::var("object").get("spec").opt("behavior");
+        let down = behavior.opt("scaleDown");
+        let damped = Cel::either([
+            down.opt("policies").or_empty().size().gt(Cel::int(0)),
+            down.opt("selectPolicy")
+                .or_value(Cel::str(""))
+                .eq(Cel::str("Disabled")),
+            down.opt("stabilizationWindowSeconds").is_present(),
+        ]);
+        Some(RuleCel::one(
+            behavior
+                .is_present()
+                .and(down.is_present().negate().or(damped)),
+            "the HPA does not damp its scale-down (no behavior, or behavior.scaleDown without stabilizationWindowSeconds or policies)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;

@@ -1,9 +1,12 @@
 //! `hpa-replica-range`: an HPA keeps at least two replicas and leaves room to scale:
 //! `minReplicas` >= 2 and `maxReplicas` >= `minReplicas` + `params.headroom`.
 
+use crate::engine::cel::{Cel, RuleCel};
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -20,6 +23,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "minReplicas >= 2 (unset means 1) and maxReplicas >= minReplicas + params.headroom (default 2)",
     why: "minReplicas is the availability floor, and one replica is a single point of failure; a maxReplicas too close to it leaves the HPA nothing to do during a spike",
     fix: "set minReplicas to 2 or more and maxReplicas far enough above it to absorb a spike",
+    vap: Vap::Exports(""),
     build: |v| Ok(Box::new(HpaReplicaRange(serde_json::from_value(v)?))),
 };
 
@@ -32,6 +36,29 @@ struct Params {
 struct HpaReplicaRange(Params);
 
 impl Rule for HpaReplicaRange {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = Cel::var("object").get("spec");
+        // The API server defaults minReplicas to 1; zero is a deliberate choice.
+        let min = || spec.opt("minReplicas").or_value(Cel::int(1));
+        let max = spec.opt("maxReplicas").or_value(Cel::int(0));
+        let headroom = i64::from(self.0.headroom);
+        Some(
+            RuleCel::one(
+                min()
+                    .ge(Cel::int(1))
+                    .and(min().lt(Cel::int(i64::from(MIN_REPLICAS))))
+                    .negate(),
+                format!("minReplicas is below {MIN_REPLICAS}, a single point of failure"),
+            )
+            .and(
+                max.ge(min().plus(Cel::int(headroom))),
+                format!(
+                    "maxReplicas leaves less than {headroom} replicas of headroom above minReplicas"
+                ),
+            ),
+        )
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::HorizontalPodAutoscaler(hpa) = object else {
             return;

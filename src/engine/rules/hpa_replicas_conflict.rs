@@ -2,7 +2,7 @@
 //! its manifest.
 
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -17,6 +17,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a workload an HPA scales does not also set spec.replicas in its manifest",
     why: "the HPA owns the replica count; a manifest that also sets it resets the count on every apply and the replicas flip-flop",
     fix: "remove spec.replicas from the workload's manifest and let the HPA own the count",
+    vap: Vap::No(
+        "needs other objects (the run's documents, the cluster); a policy sees one object",
+    ),
     build: |_| Ok(Box::new(HpaReplicasConflict)),
 };
 

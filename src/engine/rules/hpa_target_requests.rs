@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::engine::bundle::{ContainerRequests, list_some};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -18,6 +20,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "the target workload's containers request each resource the HPA scales on by utilization (no metrics means 80% cpu)",
     why: "utilization is a share of the request: without requests the HPA cannot compute it and does nothing",
     fix: "set resources.requests for each resource the HPA scales on (cpu, memory) in every container of the target workload",
+    vap: Vap::No(
+        "needs other objects (the run's documents, the cluster); a policy sees one object",
+    ),
     build: |_| Ok(Box::new(HpaTargetRequests)),
 };
 

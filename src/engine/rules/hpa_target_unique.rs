@@ -1,6 +1,8 @@
 //! `hpa-target-unique`: one workload is scaled by one HorizontalPodAutoscaler.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -14,6 +16,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no other HorizontalPodAutoscaler in the namespace targets the same workload",
     why: "each HPA sets the target's replicas from its own metrics without knowing the other, so two of them fight: the count flips between their answers on every sync",
     fix: "merge the metrics into one HPA (it scales to the highest of them) and delete the other",
+    vap: Vap::No(
+        "needs other objects (the run's documents, the cluster); a policy sees one object",
+    ),
     build: |_| Ok(Box::new(HpaTargetUnique)),
 };
 

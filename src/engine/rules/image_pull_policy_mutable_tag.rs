@@ -1,10 +1,13 @@
 //! `image-pull-policy-mutable-tag`: a container on a mutable tag pulls it every time.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::image::ImageRef;
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::image::{self, ImageRef};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "image-pull-policy-mutable-tag";
@@ -17,6 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a container with a mutable tag has imagePullPolicy: Always",
     why: "with IfNotPresent a node keeps running whatever it pulled first under a mutable tag",
     fix: "pin the image to a release tag or a digest; until then set imagePullPolicy: Always",
+    vap: Vap::Exports("references are read as image-tag-pinned's policy reads them"),
     build: |v| {
         Ok(Box::new(ImagePullPolicyMutableTag(serde_json::from_value(
             v,
@@ -43,6 +47,35 @@ pub fn effective_pull_policy<'a>(explicit: Option<&'a str>, image: &ImageRef<'_>
 }
 
 impl Rule for ImagePullPolicyMutableTag {
+    fn cel(&self) -> Option<RuleCel> {
+        let pulls = |c: Cel| {
+            let image = image::cel_reference(c.clone().get("image"));
+            let mutable = image
+                .has_digest
+                .negate()
+                .and(image.tag.clone().is_in(Cel::strs(&self.0.mutable_tags)));
+            // The API server's default: Always for latest (or no tag), else IfNotPresent.
+            let policy = c.opt("imagePullPolicy").or_value(Cel::cond(
+                image.tag.eq(Cel::str("latest")),
+                Cel::str("Always"),
+                Cel::str("IfNotPresent"),
+            ));
+            Cel::either([
+                c.opt("image").is_present().negate(),
+                image.valid.negate(),
+                mutable.negate(),
+                policy.eq(Cel::str("Always")),
+            ])
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", pulls),
+            format!(
+                "a container runs a mutable image ({}) without imagePullPolicy: Always",
+                self.0.mutable_tags.join(", ")
+            ),
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

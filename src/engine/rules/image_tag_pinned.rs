@@ -1,10 +1,13 @@
 //! `image-tag-pinned`: images name a release tag or a digest, never a mutable tag.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::image::ImageRef;
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::image::{self, ImageRef};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "image-tag-pinned";
@@ -17,6 +20,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every image has a tag that is not mutable (params.mutable_tags), or a digest; no tag counts as latest",
     why: "a node does not pull a tag it already has, so pushing a new image under the same tag updates nothing and replicas drift apart",
     fix: "use a release tag (`app:1.4.2`) or a digest (`app@sha256:...`) and push a new tag for every build",
+    vap: Vap::Exports(
+        "an image reference is held to distribution/reference's grammar (as a regular expression) with sha256 and sha512 digests of their exact length; bulwark's parser may refuse rarer malformed references that the expression accepts",
+    ),
     build: |v| Ok(Box::new(ImageTagPinned(serde_json::from_value(v)?))),
 };
 
@@ -29,6 +35,23 @@ struct Params {
 struct ImageTagPinned(Params);
 
 impl Rule for ImageTagPinned {
+    fn cel(&self) -> Option<RuleCel> {
+        let pinned = |c: Cel| {
+            let image = image::cel_reference(c.clone().get("image"));
+            let mutable = Cel::strs(&self.0.mutable_tags);
+            c.opt("image").is_present().negate().or(image
+                .valid
+                .and(image.has_digest.or(image.tag.is_in(mutable).negate())))
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", pinned),
+            format!(
+                "a container image is not a valid reference, or has no tag or a mutable one ({})",
+                self.0.mutable_tags.join(", ")
+            ),
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

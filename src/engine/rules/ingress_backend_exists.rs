@@ -4,7 +4,9 @@
 use k8s_openapi::api::networking::v1::IngressServiceBackend;
 
 use crate::engine::bundle::{NamespaceView, list_some};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -18,6 +20,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "each backend Service exists and has the named or numbered port",
     why: "the controller routes internet → Ingress → Service → pod; a backend Service or port that does not exist turns the route into 503s",
     fix: "point the backend at an existing Service and a port that Service declares, or create the Service",
+    vap: Vap::No(
+        "needs other objects (the run's documents, the cluster); a policy sees one object",
+    ),
     build: |_| Ok(Box::new(IngressBackendExists)),
 };
 

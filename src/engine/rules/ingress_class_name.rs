@@ -1,9 +1,12 @@
 //! `ingress-class-name`: an Ingress names its class in `spec.ingressClassName`, not in the
 //! deprecated `kubernetes.io/ingress.class` annotation.
 
+use crate::engine::cel::{Cel, RuleCel};
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -20,6 +23,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "spec.ingressClassName is set (the kubernetes.io/ingress.class annotation is deprecated)",
     why: "the class picks which controller serves the Ingress when several coexist; the annotation is deprecated, and with neither the Ingress depends on a default class or is served by nothing",
     fix: "set spec.ingressClassName to the class of the controller that should serve it and drop the kubernetes.io/ingress.class annotation",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(IngressClassName)),
 };
 
@@ -43,6 +47,17 @@ pub fn class_of(ingress: &Ingress) -> Option<&str> {
 }
 
 impl Rule for IngressClassName {
+    fn cel(&self) -> Option<RuleCel> {
+        Some(RuleCel::one(
+            Cel::var("object")
+                .opt("spec")
+                .opt("ingressClassName")
+                .or_value(Cel::str(""))
+                .ne(Cel::str("")),
+            "the Ingress sets no spec.ingressClassName",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;

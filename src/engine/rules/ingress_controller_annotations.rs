@@ -6,12 +6,15 @@
 //! controller reads. An Ingress whose class is not in the map is not judged: bulwark cannot
 //! know what its controller reads. An annotation no class claims is left alone.
 
+use crate::engine::cel::{Cel, RuleCel};
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::ingress_class_name::class_of;
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use super::ingress_class_name::{CLASS_ANNOTATION, class_of};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -25,6 +28,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "controller-specific annotations match the Ingress class (params.class_prefixes: nginx.ingress.kubernetes.io/* with nginx, traefik.ingress.kubernetes.io/* with traefik, alb.ingress.kubernetes.io/* with alb, ...)",
     why: "each controller reads only its own annotations; NGINX annotations copied into a Traefik Ingress are silently ignored, so the rewrite, auth or rate limit they promise never happens",
     fix: "use the annotations of the controller the class selects, or set ingressClassName to the controller the annotations are written for",
+    vap: Vap::Exports(""),
     build: |v| {
         Ok(Box::new(IngressControllerAnnotations(
             serde_json::from_value(v)?,
@@ -41,6 +45,47 @@ struct Params {
 struct IngressControllerAnnotations(Params);
 
 impl Rule for IngressControllerAnnotations {
+    fn cel(&self) -> Option<RuleCel> {
+        let object = Cel::var("object");
+        let named = object.opt("spec").opt("ingressClassName");
+        // The class as `class_of` reads it: the field, else the deprecated annotation.
+        let class = || {
+            Cel::cond(
+                named.is_set(),
+                named.clone().value(),
+                object
+                    .get("metadata")
+                    .opt("annotations")
+                    .opt(CLASS_ANNOTATION)
+                    .or_value(Cel::str("")),
+            )
+        };
+        let every_prefix: Vec<&String> = self.0.class_prefixes.values().flatten().collect();
+        let starts = |k: &Cel, prefixes: &[&String]| {
+            Cel::either(
+                prefixes
+                    .iter()
+                    .map(|p| k.clone().call("startsWith", [Cel::str(p)])),
+            )
+        };
+        let mut judged = Cel::bool(true);
+        for (name, own) in self.0.class_prefixes.iter().rev() {
+            let own: Vec<&String> = own.iter().collect();
+            let keys_fit = object
+                .get("metadata")
+                .opt("annotations")
+                .or_value(Cel::empty_map())
+                .all("k", |k| {
+                    starts(&k, &own).or(starts(&k, &every_prefix).negate())
+                });
+            judged = Cel::cond(class().eq(Cel::str(name)), keys_fit, judged);
+        }
+        Some(RuleCel::one(
+            judged,
+            "an annotation is for another ingress controller than the Ingress's class",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;

@@ -4,8 +4,9 @@
 //! without `pathType` before any webhook runs. A manifest can still omit it, which the offline
 //! `check` reports (k8s-openapi decodes a missing `pathType` as an empty string).
 
+use crate::engine::cel::{Cel, RuleCel};
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -20,6 +21,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every path has pathType Prefix or Exact, not ImplementationSpecific (missing: offline)",
     why: "ImplementationSpecific matching differs from one controller to the next; Prefix is what you almost always want, so that /orders/123 matches /orders",
     fix: "set pathType: Prefix (or Exact for a single path) on every path",
+    vap: Vap::Exports(
+        "a missing pathType is judged offline only, as in the webhook (the API server refuses it)",
+    ),
     build: |_| Ok(Box::new(IngressPathType)),
 };
 
@@ -42,6 +46,24 @@ fn problem(path_type: &str, origin: Origin) -> Option<PathTypeProblem> {
 }
 
 impl Rule for IngressPathType {
+    fn cel(&self) -> Option<RuleCel> {
+        let specific = |p: Cel| {
+            p.opt("pathType")
+                .or_value(Cel::str(""))
+                .ne(Cel::str("ImplementationSpecific"))
+        };
+        Some(RuleCel::one(
+            Cel::var("object")
+                .opt("spec")
+                .opt("rules")
+                .or_empty()
+                .all("r", |r| {
+                    r.opt("http").opt("paths").or_empty().all("p", specific)
+                }),
+            "a path has pathType ImplementationSpecific",
+        ))
+    }
+
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;

@@ -1,11 +1,14 @@
 //! `ingress-tls`: every host an Ingress routes is covered by one of its `tls[].hosts`
 //! (a wildcard `*.example.com` covers exactly one label: `shop.example.com`).
 
+use crate::engine::cel::{Cel, RuleCel};
 use std::collections::HashSet;
 
 use k8s_openapi::api::networking::v1::IngressSpec;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -19,6 +22,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every rules[].host is covered by tls[].hosts (wildcards count)",
     why: "the edge should terminate TLS once for every host it serves; a host without TLS is served in plain HTTP",
     fix: "list each host under spec.tls[].hosts with a TLS Secret that covers it (cert-manager can issue one)",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(IngressTls)),
 };
 
@@ -88,6 +92,44 @@ fn uncovered(spec: &IngressSpec) -> (Vec<(usize, &str)>, usize) {
 }
 
 impl Rule for IngressTls {
+    fn cel(&self) -> Option<RuleCel> {
+        let tls = || Cel::var("object").opt("spec").opt("tls").or_empty();
+        let covered = |h: Cel| {
+            let host = h.call("lowerAscii", []);
+            let dot = host.clone().call("indexOf", [Cel::str(".")]);
+            let label = host.clone().call("substring", [Cel::int(0), dot.clone()]);
+            let domain = host
+                .clone()
+                .call("substring", [dot.clone().plus(Cel::int(1))]);
+            let exact = tls().exists("t", |t| {
+                t.opt("hosts")
+                    .or_empty()
+                    .exists("x", |x| x.call("lowerAscii", []).eq(host.clone()))
+            });
+            let wildcard = tls().exists("t", |t| {
+                t.opt("hosts").or_empty().exists("x", |x| {
+                    x.call("lowerAscii", []).eq(Cel::str("*.").plus(domain))
+                })
+            });
+            exact.or(dot.ge(Cel::int(0)).and(Cel::every([
+                label.clone().ne(Cel::str("")),
+                label.ne(Cel::str("*")),
+                wildcard,
+            ])))
+        };
+        Some(RuleCel::one(
+            Cel::var("object")
+                .opt("spec")
+                .opt("rules")
+                .or_empty()
+                .all("r", |r| {
+                    let host = r.opt("host").or_value(Cel::str(""));
+                    host.clone().eq(Cel::str("")).or(covered(host))
+                }),
+            "a rule's host is not covered by spec.tls[].hosts",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Ingress(ingress) = object else {
             return;

@@ -6,11 +6,14 @@
 //! add up and this one alone cannot know. The one that lists destinations and forgets DNS is
 //! the mistake.
 
+use crate::engine::cel::{Cel, RuleCel};
 use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::netpol_egress_policy_type::effective_policy_types;
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -26,6 +29,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a policy that restricts egress allows port 53 (UDP and TCP) somewhere",
     why: "once egress is restricted, a pod without a DNS allowance cannot resolve any hostname and every outbound call fails",
     fix: "add an egress rule that allows port 53 over UDP and TCP to the cluster DNS (kube-dns in kube-system)",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NetpolEgressDns)),
 };
 
@@ -59,6 +63,55 @@ fn allows_dns(rules: &[NetworkPolicyEgressRule], protocol: &str) -> bool {
 }
 
 impl Rule for NetpolEgressDns {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = Cel::var("object").opt("spec");
+        let egress = || spec.opt("egress").or_empty();
+        let types = spec.opt("policyTypes").or_empty();
+        // The types in force, as `effective_policy_types` reads them.
+        let restricts_egress = Cel::cond(
+            types.clone().size().gt(Cel::int(0)),
+            Cel::str("Egress").is_in(types),
+            egress().size().gt(Cel::int(0)),
+        );
+        let allows = |protocol: &str| {
+            let port_allows = |p: Cel| {
+                let port = p.opt("port");
+                let number = port.clone().value();
+                let by_port = Cel::cond(
+                    Cel::function("type", [number.clone()]).eq(Cel::var("int")),
+                    number.clone().eq(Cel::int(i64::from(DNS_PORT))).or(p
+                        .opt("endPort")
+                        .is_present()
+                        .and(number.clone().le(Cel::int(i64::from(DNS_PORT))))
+                        .and(p.get("endPort").ge(Cel::int(i64::from(DNS_PORT))))),
+                    number
+                        .call("lowerAscii", [])
+                        .call("contains", [Cel::str("dns")]),
+                );
+                p.opt("protocol")
+                    .or_value(Cel::str("TCP"))
+                    .eq(Cel::str(protocol))
+                    .and(port.is_present().negate().or(by_port))
+            };
+            egress().exists("r", |r| {
+                let ports = r.opt("ports").or_empty();
+                ports
+                    .clone()
+                    .size()
+                    .eq(Cel::int(0))
+                    .or(ports.exists("p", port_allows))
+            })
+        };
+        Some(RuleCel::one(
+            Cel::either([
+                restricts_egress.negate(),
+                egress().size().eq(Cel::int(0)),
+                allows("UDP").and(allows("TCP")),
+            ]),
+            "the policy restricts egress but allows no DNS (port 53) over UDP and TCP",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::NetworkPolicy(policy) = object else {
             return;

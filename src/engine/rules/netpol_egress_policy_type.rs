@@ -1,9 +1,12 @@
 //! `netpol-egress-policy-type`: a NetworkPolicy with `egress` rules lists `Egress` in
 //! `policyTypes`, or its egress rules are ignored.
 
+use crate::engine::cel::{Cel, RuleCel};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -17,6 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a policy with egress rules lists Egress in policyTypes",
     why: "egress rules take effect only when policyTypes lists Egress; otherwise the policy silently leaves outbound traffic wide open",
     fix: "add Egress to spec.policyTypes (and Ingress too when the policy has ingress rules)",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NetpolEgressPolicyType)),
 };
 
@@ -36,6 +40,22 @@ pub fn effective_policy_types(policy: &NetworkPolicy) -> Vec<&str> {
 }
 
 impl Rule for NetpolEgressPolicyType {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = Cel::var("object").opt("spec");
+        let egress = spec.opt("egress").or_empty().size();
+        let types = spec.opt("policyTypes").or_empty();
+        // Without policyTypes the API server counts Egress in when there are egress rules.
+        Some(RuleCel::one(
+            Cel::every([
+                egress.gt(Cel::int(0)),
+                types.clone().size().gt(Cel::int(0)),
+                Cel::str("Egress").is_in(types).negate(),
+            ])
+            .negate(),
+            "spec.egress has rules but policyTypes does not list Egress, so they are ignored",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::NetworkPolicy(policy) = object else {
             return;

@@ -1,6 +1,9 @@
 //! `no-default-namespace`: objects live in a namespace of their own, not `default`.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-default-namespace";
@@ -13,12 +16,20 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "the object is not in namespace default",
     why: "namespaces are the boundary for RBAC, network policies and quotas; isolation is much harder to retrofit than to start with",
     fix: "create a namespace per team or environment and set metadata.namespace",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NoDefaultNamespace)),
 };
 
 struct NoDefaultNamespace;
 
 impl Rule for NoDefaultNamespace {
+    fn cel(&self) -> Option<RuleCel> {
+        Some(RuleCel::one(
+            Cel::var("request").get("namespace").ne(Cel::str("default")),
+            "the object is in the default namespace",
+        ))
+    }
+
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         // A manifest without a namespace is judged when it is applied, not here.
         let namespace = ctx.namespace.or(object.meta().namespace.as_deref());

@@ -1,6 +1,9 @@
 //! `no-host-namespaces`: pods do not share the node's network, PID or IPC namespace.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel, pod};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-namespaces";
@@ -13,12 +16,22 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no hostNetwork, hostPID or hostIPC",
     why: "a pod in the host's namespaces sees every process and connection of the node, so one compromised pod reaches everything",
     fix: "remove hostNetwork, hostPID and hostIPC; expose ports through a Service instead",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NoHostNamespaces)),
 };
 
 struct NoHostNamespaces;
 
 impl Rule for NoHostNamespaces {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = pod::spec();
+        let off = |field: &str| spec.opt(field).or_value(Cel::bool(false)).negate();
+        Some(RuleCel::one(
+            Cel::every([off("hostNetwork"), off("hostPID"), off("hostIPC")]),
+            "the pod shares a namespace of the node (hostNetwork, hostPID or hostIPC)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let spec = pod.spec;

@@ -1,6 +1,9 @@
 //! `no-host-path`: pods do not mount directories of the node.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{RuleCel, pod};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-path";
@@ -13,12 +16,23 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no hostPath volumes",
     why: "defense in depth: a hostPath volume exposes the node's filesystem and ties the pod to one node",
     fix: "use an emptyDir, a ConfigMap or Secret volume, or a PersistentVolumeClaim instead of hostPath",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NoHostPath)),
 };
 
 struct NoHostPath;
 
 impl Rule for NoHostPath {
+    fn cel(&self) -> Option<RuleCel> {
+        Some(RuleCel::one(
+            pod::spec()
+                .opt("volumes")
+                .or_empty()
+                .all("v", |v| v.opt("hostPath").is_set().negate()),
+            "a volume mounts a path of the node (hostPath)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for volume in pod.spec.volumes.iter().flatten() {

@@ -1,9 +1,12 @@
 //! `no-host-ports`: no container binds a port of the node (Pod Security baseline).
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-ports";
@@ -16,6 +19,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no container port sets a hostPort, unless params.allowed lists it",
     why: "a hostPort opens the node's own address to the pod, bypasses NetworkPolicies of the Service path, and pins the pod to nodes where that port is free",
     fix: "remove hostPort and reach the pod through a Service; list a port in params.allowed only for a node agent that must bind it",
+    vap: Vap::Exports(""),
     build: |v| Ok(Box::new(NoHostPorts(serde_json::from_value(v)?))),
 };
 
@@ -28,6 +32,23 @@ struct Params {
 struct NoHostPorts(Params);
 
 impl Rule for NoHostPorts {
+    fn cel(&self) -> Option<RuleCel> {
+        let allowed: Vec<i64> = self.0.allowed.iter().map(|p| i64::from(*p)).collect();
+        let binds_none = |c: Cel| {
+            c.opt("ports").or_empty().all("p", |p| {
+                let host_port = p.opt("hostPort").or_value(Cel::int(0));
+                host_port
+                    .clone()
+                    .eq(Cel::int(0))
+                    .or(host_port.is_in(Cel::ints(&allowed)))
+            })
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", binds_none),
+            "a container binds a port of the node (hostPort) that params.allowed does not list",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

@@ -1,7 +1,10 @@
 //! `no-host-process`: no Windows HostProcess containers (Pod Security baseline).
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-host-process";
@@ -14,12 +17,28 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "windowsOptions.hostProcess is not true on the pod or any container",
     why: "a Windows HostProcess container runs directly on the node with the host's privileges: it is the node",
     fix: "remove windowsOptions.hostProcess: true; run node-level work as a DaemonSet of ordinary containers",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NoHostProcess)),
 };
 
 struct NoHostProcess;
 
 impl Rule for NoHostProcess {
+    fn cel(&self) -> Option<RuleCel> {
+        let off = |sc: crate::engine::cel::Opt| {
+            sc.opt("windowsOptions")
+                .opt("hostProcess")
+                .or_value(Cel::bool(false))
+                .negate()
+        };
+        Some(RuleCel::one(
+            off(pod::spec().opt("securityContext")).and(
+                pod::containers(ContainerSet::All).all("c", |c| off(c.opt("securityContext"))),
+            ),
+            "the pod or a container runs as a Windows HostProcess",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_level = pod

@@ -1,7 +1,10 @@
 //! `no-privilege-escalation`: every container sets `allowPrivilegeEscalation: false`.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-privilege-escalation";
@@ -14,12 +17,26 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "allowPrivilegeEscalation: false on every container",
     why: "defense in depth: without it a setuid binary can gain more privileges than the process started with",
     fix: "set securityContext.allowPrivilegeEscalation: false on every container",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NoPrivilegeEscalation)),
 };
 
 struct NoPrivilegeEscalation;
 
 impl Rule for NoPrivilegeEscalation {
+    fn cel(&self) -> Option<RuleCel> {
+        let disallowed = |c: Cel| {
+            c.opt("securityContext")
+                .opt("allowPrivilegeEscalation")
+                .or_value(Cel::bool(true))
+                .negate()
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", disallowed),
+            "a container does not set securityContext.allowPrivilegeEscalation: false",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

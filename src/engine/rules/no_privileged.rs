@@ -1,7 +1,10 @@
 //! `no-privileged`: no container runs privileged.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "no-privileged";
@@ -14,12 +17,26 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no container is privileged",
     why: "defense in depth: a privileged container has every capability and the host's devices, so one compromise owns the node",
     fix: "remove privileged: true and grant only the capability the process needs",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(NoPrivileged)),
 };
 
 struct NoPrivileged;
 
 impl Rule for NoPrivileged {
+    fn cel(&self) -> Option<RuleCel> {
+        let privileged = |c: Cel| {
+            c.opt("securityContext")
+                .opt("privileged")
+                .or_value(Cel::bool(false))
+                .negate()
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", privileged),
+            "a container is privileged",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

@@ -4,10 +4,13 @@
 //! `minAvailable: 100%`. Whether `minAvailable` reaches the selected workload's replica count
 //! needs that workload: [`blocks_with_replicas`] is the piece the bundle check will call.
 
+use crate::engine::cel::{Cel, RuleCel};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -21,6 +24,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "not maxUnavailable: 0/0%, not minAvailable: 100%, and (bundle) minAvailable below the selected workload's replicas",
     why: "a budget that allows no eviction makes every node drain and cluster upgrade hang until someone deletes it",
     fix: "let at least one pod go: maxUnavailable: 1, or a minAvailable below the replica count",
+    vap: Vap::Exports(
+        "the single-object half only (the bundle half compares minAvailable with the selected workload's replicas); percentages are read as plain decimals (`25%`, `12.5 %`)",
+    ),
     build: |_| Ok(Box::new(PdbAllowsDisruption)),
 };
 
@@ -74,6 +80,47 @@ pub fn blocks_with_replicas(pdb: &PodDisruptionBudget, replicas: i32) -> bool {
 }
 
 impl Rule for PdbAllowsDisruption {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = Cel::var("object").opt("spec");
+        let is_int = |v: Cel| Cel::function("type", [v]).eq(Cel::var("int"));
+        let unavailable = spec.opt("maxUnavailable");
+        let zero = |v: Cel| {
+            Cel::cond(
+                is_int(v.clone()),
+                v.clone().eq(Cel::int(0)),
+                v.call(
+                    "matches",
+                    [Cel::str(
+                        r"^\s*[+-]?(0+(\.0*)?|\.0+)([eE][+-]?[0-9]+)?\s*%*\s*$",
+                    )],
+                ),
+            )
+        };
+        let available = spec.opt("minAvailable");
+        let all = |v: Cel| {
+            let number = v
+                .clone()
+                .call("find", [Cel::str(r"[0-9]{1,15}(\.[0-9]{1,15})?")]);
+            is_int(v.clone()).negate().and(
+                v.call(
+                    "matches",
+                    [Cel::str(r"^\s*[0-9]{1,15}(\.[0-9]{1,15})?\s*%\s*$")],
+                )
+                .and(
+                    Cel::function("double", [number]).ge(Cel::function("double", [Cel::int(100)])),
+                ),
+            )
+        };
+        let blocks = Cel::either([
+            unavailable.is_set().and(zero(unavailable.value())),
+            available.is_set().and(all(available.value())),
+        ]);
+        Some(RuleCel::one(
+            blocks.negate(),
+            "the PodDisruptionBudget allows no eviction (maxUnavailable 0, or minAvailable 100%)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::PodDisruptionBudget(pdb) = object else {
             return;

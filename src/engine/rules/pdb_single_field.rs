@@ -2,7 +2,7 @@
 //! `maxUnavailable`.
 
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -17,6 +17,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "exactly one of minAvailable and maxUnavailable is set",
     why: "a budget is one number: the API server rejects both, and with neither the budget says nothing about how many pods may go",
     fix: "keep exactly one of minAvailable and maxUnavailable (usually maxUnavailable: 1)",
+    vap: Vap::No(
+        "fires only on manifest files: the API server defaults or rejects the field before any admission check sees it",
+    ),
     build: |_| Ok(Box::new(PdbSingleField)),
 };
 

@@ -1,10 +1,13 @@
 //! `pod-anti-affinity`: a workload with more than one replica spreads them across nodes or
 //! zones.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -23,6 +26,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a workload with more than one replica (or an HPA) spreads by podAntiAffinity or topologySpreadConstraints on hostname or zone (a hostPort spreads by itself)",
     why: "without spreading, every replica can land on the same node, defeating the point of replication",
     fix: "add topologySpreadConstraints on kubernetes.io/hostname (or topology.kubernetes.io/zone), or a preferred podAntiAffinity on the app label",
+    vap: Vap::Exports(
+        "without the HPA part: whether an HPA may scale the workload past one replica needs the HPA, which the webhook sees only in check and audit",
+    ),
     build: |v| Ok(Box::new(PodAntiAffinity(serde_json::from_value(v)?))),
 };
 
@@ -35,6 +41,59 @@ struct Params {
 struct PodAntiAffinity(Params);
 
 impl Rule for PodAntiAffinity {
+    fn cel(&self) -> Option<RuleCel> {
+        let replicas = Cel::var("object")
+            .get("spec")
+            .opt("replicas")
+            .or_value(Cel::int(1));
+        let keys = Cel::strs(&self.0.topology_keys);
+        let spec = pod::spec();
+        let anti = spec.opt("affinity").opt("podAntiAffinity");
+        let by_anti_affinity = anti
+            .opt("requiredDuringSchedulingIgnoredDuringExecution")
+            .or_empty()
+            .exists("t", |t| {
+                t.opt("topologyKey")
+                    .or_value(Cel::str(""))
+                    .is_in(keys.clone())
+            })
+            .or(anti
+                .opt("preferredDuringSchedulingIgnoredDuringExecution")
+                .or_empty()
+                .exists("t", |t| {
+                    t.opt("podAffinityTerm")
+                        .opt("topologyKey")
+                        .or_value(Cel::str(""))
+                        .is_in(keys.clone())
+                }));
+        let by_spread = spec
+            .opt("topologySpreadConstraints")
+            .or_empty()
+            .exists("t", |t| {
+                t.opt("topologyKey")
+                    .or_value(Cel::str(""))
+                    .is_in(keys.clone())
+            });
+        // Two pods that bind the same hostPort never share a node.
+        let by_host_port = pod::containers(ContainerSet::App).exists("c", |c| {
+            c.opt("ports").or_empty().exists("p", |p| {
+                p.opt("hostPort").or_value(Cel::int(0)).gt(Cel::int(0))
+            })
+        });
+        Some(RuleCel::one(
+            Cel::either([
+                replicas.le(Cel::int(1)),
+                by_anti_affinity,
+                by_spread,
+                by_host_port,
+            ]),
+            format!(
+                "a workload of more than one replica does not spread by podAntiAffinity or topologySpreadConstraints on {}",
+                self.0.topology_keys.join(" or ")
+            ),
+        ))
+    }
+
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let (Some(replicas), Some(pod)) = (object.replicas(), object.pod()) else {
             return;

@@ -1,7 +1,10 @@
 //! `prestop-hook`: long-running containers that serve ports wait before they are stopped.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "prestop-hook";
@@ -14,12 +17,27 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "long-running app containers that expose ports have lifecycle.preStop",
     why: "SIGTERM and endpoint removal happen at the same time, so without a preStop pause requests still reach a stopping pod: 502s during every rolling update",
     fix: "add lifecycle.preStop with a short pause (sleep: {seconds: 10}) so endpoints drain before SIGTERM arrives",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(PrestopHook)),
 };
 
 struct PrestopHook;
 
 impl Rule for PrestopHook {
+    fn cel(&self) -> Option<RuleCel> {
+        let hooked = |c: Cel| {
+            c.opt("ports")
+                .or_empty()
+                .size()
+                .eq(Cel::int(0))
+                .or(c.opt("lifecycle").opt("preStop").is_present())
+        };
+        Some(RuleCel::one(
+            pod::runs_to_completion().or(pod::containers(ContainerSet::App).all("c", hooked)),
+            "a container that serves ports has no lifecycle.preStop",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.

@@ -4,7 +4,9 @@ use k8s_openapi::api::core::v1::Probe;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::containers::{ContainerAt, ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "probes-distinct";
@@ -17,6 +19,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "liveness and readiness probes of a container use different handlers (path, port or command)",
     why: "liveness asks \"is the process alive?\" and readiness \"can it take traffic?\"; one endpoint for both restarts pods when a dependency is down",
     fix: "give liveness its own cheap endpoint (`/healthz`: the process answers) and readiness another (`/ready`: it can serve)",
+    vap: Vap::No(
+        "not exported yet: comparing the two handlers, named ports resolved, stays in the webhook",
+    ),
     build: |_| Ok(Box::new(ProbesDistinct)),
 };
 

@@ -1,7 +1,10 @@
 //! `proc-mount-default`: containers keep the default, masked `/proc` (Pod Security baseline).
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "proc-mount-default";
@@ -14,12 +17,26 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "securityContext.procMount is unset or Default on every container",
     why: "an Unmasked /proc exposes kernel interfaces the runtime normally hides, a known path out of the container",
     fix: "remove securityContext.procMount (or set it to Default)",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(ProcMountDefault)),
 };
 
 struct ProcMountDefault;
 
 impl Rule for ProcMountDefault {
+    fn cel(&self) -> Option<RuleCel> {
+        let default = |c: Cel| {
+            c.opt("securityContext")
+                .opt("procMount")
+                .or_value(Cel::str("Default"))
+                .eq(Cel::str("Default"))
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", default),
+            "a container unmasks /proc (procMount other than Default)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

@@ -1,9 +1,12 @@
 //! `rbac-secrets-access`: no ClusterRole, and no Role without `resourceNames`, lets its
 //! subjects read Secrets (`get`, `list` or `watch` on `secrets`, also through `*`).
 
+use crate::engine::cel::{Cel, RuleCel};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -17,6 +20,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a ClusterRole, or a Role without resourceNames, does not grant get/list/watch on secrets (also through *)",
     why: "a compromised pod acts with its ServiceAccount's rights; read access to all Secrets turns one breach into a leak of every credential",
     fix: "grant get on the Secrets it needs by name (resourceNames), in a Role of the namespace that holds them",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(RbacSecretsAccess)),
 };
 
@@ -35,6 +39,22 @@ pub fn judged_rules(object: &Object) -> &[PolicyRule] {
     }
 }
 
+/// [`judged_rules`] in CEL: the object's rules, none for an aggregated ClusterRole (the
+/// controller fills those in).
+pub fn judged_rules_cel() -> Cel {
+    let object = Cel::var("object");
+    let aggregated = Cel::var("request")
+        .get("kind")
+        .get("kind")
+        .eq(Cel::str("ClusterRole"))
+        .and(object.opt("aggregationRule").is_present());
+    Cel::cond(
+        aggregated,
+        Cel::empty_list(),
+        object.opt("rules").or_empty(),
+    )
+}
+
 fn has(list: Option<&[String]>, wanted: &str) -> bool {
     list.unwrap_or_default()
         .iter()
@@ -42,6 +62,33 @@ fn has(list: Option<&[String]>, wanted: &str) -> bool {
 }
 
 impl Rule for RbacSecretsAccess {
+    fn cel(&self) -> Option<RuleCel> {
+        let cluster = Cel::var("request")
+            .get("kind")
+            .get("kind")
+            .eq(Cel::str("ClusterRole"));
+        let has = |list: Cel, wanted: &str| {
+            list.exists("x", |x| {
+                x.clone().eq(Cel::str(wanted)).or(x.eq(Cel::str("*")))
+            })
+        };
+        let reads_secrets = |r: Cel| {
+            let verbs = r.opt("verbs").or_empty();
+            Cel::every([
+                has(r.opt("apiGroups").or_empty(), ""),
+                has(r.opt("resources").or_empty(), "secrets"),
+                Cel::either(["get", "list", "watch"].map(|v| has(verbs.clone(), v))),
+                cluster
+                    .clone()
+                    .or(r.opt("resourceNames").or_empty().size().eq(Cel::int(0))),
+            ])
+        };
+        Some(RuleCel::one(
+            judged_rules_cel().all("r", |r| reads_secrets(r).negate()),
+            "a rule grants get, list or watch on Secrets without resourceNames (any such rule of a ClusterRole)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let cluster = object.kind() == Kind::ClusterRole;
         for (i, rule) in judged_rules(object).iter().enumerate() {

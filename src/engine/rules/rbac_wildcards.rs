@@ -1,8 +1,11 @@
 //! `rbac-wildcards`: a Role or ClusterRole grants no `*` in `verbs`, `resources` or
 //! `apiGroups` (nor a pattern such as `pods/*`).
 
-use super::rbac_secrets_access::judged_rules;
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use super::rbac_secrets_access::{judged_rules, judged_rules_cel};
+use crate::engine::cel::{Cel, Opt, RuleCel};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -16,12 +19,30 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "no * in verbs, resources or apiGroups",
     why: "least privilege: a wildcard grants everything that exists and everything added later (new resources, CRDs, verbs such as escalate and impersonate)",
     fix: "list the apiGroups, resources and verbs the subject actually uses",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(RbacWildcards)),
 };
 
 struct RbacWildcards;
 
 impl Rule for RbacWildcards {
+    fn cel(&self) -> Option<RuleCel> {
+        let no_wildcard = |list: Opt| {
+            list.or_empty()
+                .all("v", |v| v.call("contains", [Cel::str("*")]).negate())
+        };
+        Some(RuleCel::one(
+            judged_rules_cel().all("r", |r| {
+                Cel::every([
+                    no_wildcard(r.opt("apiGroups")),
+                    no_wildcard(r.opt("resources")),
+                    no_wildcard(r.opt("verbs")),
+                ])
+            }),
+            "a rule has a wildcard (*) in apiGroups, resources or verbs",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         for (i, rule) in judged_rules(object).iter().enumerate() {
             let lists: [(&str, &[String], &str); 3] = [

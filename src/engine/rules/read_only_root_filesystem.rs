@@ -1,7 +1,10 @@
 //! `read-only-root-filesystem`: containers mount their root filesystem read-only.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "read-only-root-filesystem";
@@ -14,12 +17,25 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "readOnlyRootFilesystem: true on every container",
     why: "defense in depth: an attacker cannot drop tools or alter binaries on a read-only root filesystem",
     fix: "set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the app must write (e.g. /tmp)",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(ReadOnlyRootFilesystem)),
 };
 
 struct ReadOnlyRootFilesystem;
 
 impl Rule for ReadOnlyRootFilesystem {
+    fn cel(&self) -> Option<RuleCel> {
+        let read_only = |c: Cel| {
+            c.opt("securityContext")
+                .opt("readOnlyRootFilesystem")
+                .or_value(Cel::bool(false))
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", read_only),
+            "a container has a writable root filesystem",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for c in containers(&pod, ContainerSet::All) {

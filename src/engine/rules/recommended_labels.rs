@@ -1,8 +1,11 @@
 //! `recommended-labels`: objects carry the Kubernetes recommended labels named in params.
 
+use crate::engine::cel::{Cel, RuleCel};
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "recommended-labels";
@@ -15,6 +18,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "metadata.labels has the labels in params.required (default app.kubernetes.io/name)",
     why: "consistent recommended labels make dashboards, selectors and tooling work without custom configuration",
     fix: "add the required labels (e.g. app.kubernetes.io/name) to metadata.labels; a Helm helper template keeps them consistent",
+    vap: Vap::Exports(""),
     build: |v| Ok(Box::new(RecommendedLabels(serde_json::from_value(v)?))),
 };
 
@@ -27,6 +31,14 @@ struct Params {
 struct RecommendedLabels(Params);
 
 impl Rule for RecommendedLabels {
+    fn cel(&self) -> Option<RuleCel> {
+        let labels = Cel::var("object").get("metadata").opt("labels");
+        Some(RuleCel::one(
+            Cel::every(self.0.required.iter().map(|l| labels.opt(l).is_set())),
+            format!("the object lacks a label of {}", self.0.required.join(", ")),
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let labels = object.meta().labels.as_ref();
         let missing: Vec<&str> = self

@@ -1,8 +1,11 @@
 //! `replicas-minimum`: Deployments and StatefulSets run at least `params.min` replicas.
 
+use crate::engine::cel::{Cel, RuleCel};
 use serde::Deserialize;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -16,6 +19,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "Deployment/StatefulSet replicas >= params.min; skipped when an HPA targets it",
     why: "a single replica is a single point of failure; three across three nodes survive one node failure",
     fix: "set spec.replicas to at least the policy's minimum (three spread over nodes survive one node), or let an HPA scale it",
+    vap: Vap::Exports(
+        "without the HPA exception: whether an HPA scales the workload needs the HPA, which the webhook sees only in check and audit, so at admission both judge the replica count alone",
+    ),
     build: |v| Ok(Box::new(ReplicasMinimum(serde_json::from_value(v)?))),
 };
 
@@ -28,6 +34,21 @@ struct Params {
 struct ReplicasMinimum(Params);
 
 impl Rule for ReplicasMinimum {
+    fn cel(&self) -> Option<RuleCel> {
+        // Zero is a deliberate pause, not an availability setting.
+        let replicas = Cel::var("object")
+            .get("spec")
+            .opt("replicas")
+            .or_value(Cel::int(1));
+        Some(RuleCel::one(
+            replicas
+                .clone()
+                .eq(Cel::int(0))
+                .or(replicas.ge(Cel::int(i64::from(self.0.min)))),
+            format!("the workload asks for fewer than {} replicas", self.0.min),
+        ))
+    }
+
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Some(replicas) = object.replicas() else {
             return;

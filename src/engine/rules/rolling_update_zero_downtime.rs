@@ -1,9 +1,12 @@
 //! `rolling-update-zero-downtime`: a Deployment's rolling update adds a pod before it removes
 //! one (`maxSurge` >= 1, `maxUnavailable: 0`).
 
+use crate::engine::cel::{Cel, RuleCel};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -17,6 +20,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "RollingUpdate has maxUnavailable: 0 and maxSurge >= 1; both 0 deadlocks the rollout (offline)",
     why: "adding one new pod before removing an old one keeps full capacity during a deploy; the default 25% unavailable takes a chunk offline",
     fix: "set strategy.rollingUpdate to maxSurge: 1 and maxUnavailable: 0",
+    vap: Vap::Exports(
+        "without an HPA in view (the webhook has none at admission) percentages resolve against spec.replicas; a percentage of more than 18 digits is not read",
+    ),
     build: |_| Ok(Box::new(RollingUpdateZeroDowntime)),
 };
 
@@ -68,6 +74,85 @@ fn pods(n: i64) -> String {
 }
 
 impl Rule for RollingUpdateZeroDowntime {
+    fn cel(&self) -> Option<RuleCel> {
+        let spec = Cel::var("object").get("spec");
+        let strategy = spec.opt("strategy");
+        let value = |field: &str| {
+            strategy
+                .opt("rollingUpdate")
+                .opt(field)
+                .or_value(Cel::str("25%"))
+        };
+        let is_int = |v: Cel| Cel::function("type", [v]).eq(Cel::var("int"));
+        // `0`, `"0"`, `"0%"`, `"0.0 %"`: zero as written, as `is_zero` reads it.
+        let is_zero = |v: Cel| {
+            Cel::cond(
+                is_int(v.clone()),
+                v.clone().eq(Cel::int(0)),
+                v.call(
+                    "matches",
+                    [Cel::str(
+                        r"^\s*[+-]?(0+(\.0*)?|\.0+)([eE][+-]?[0-9]+)?\s*%*$",
+                    )],
+                ),
+            )
+        };
+        let replicas = || spec.opt("replicas").or_value(Cel::int(1));
+        let percent = |v: Cel| v.call("matches", [Cel::str(r"^[+-]?[0-9]{1,18}%$")]);
+        let pct = |v: Cel| {
+            Cel::function(
+                "int",
+                [v.clone()
+                    .call("substring", [Cel::int(0), v.size().minus(Cel::int(1))])],
+            )
+        };
+        let abs = |x: Cel| Cel::cond(x.clone().lt(Cel::int(0)), Cel::int(0).minus(x.clone()), x);
+        // The share must fit in 64 bits, as `scaled` checks it does.
+        let fits = |v: Cel| {
+            replicas()
+                .eq(Cel::int(0))
+                .or(abs(pct(v)).le(Cel::int(i64::MAX).divided_by(abs(replicas()))))
+        };
+        let readable = |v: Cel| is_int(v.clone()).or(percent(v.clone()).and(fits(v)));
+        // Pods from a value, as the Deployment controller resolves it: a percentage rounds
+        // down for maxUnavailable and up for maxSurge (Euclidean, like `scaled`).
+        let pods = |v: Cel, round_up: bool| {
+            let share = pct(v.clone()).times(replicas());
+            let down = share.clone().divided_by(Cel::int(100)).minus(Cel::cond(
+                share.clone().modulo(Cel::int(100)).lt(Cel::int(0)),
+                Cel::int(1),
+                Cel::int(0),
+            ));
+            let scaled = if round_up {
+                down.plus(Cel::cond(
+                    share.modulo(Cel::int(100)).ne(Cel::int(0)),
+                    Cel::int(1),
+                    Cel::int(0),
+                ))
+            } else {
+                down
+            };
+            Cel::cond(is_int(v.clone()), v, scaled)
+        };
+        let unavailable = || value("maxUnavailable");
+        let surge = || value("maxSurge");
+        let rolling = strategy
+            .opt("type")
+            .or_value(Cel::str("RollingUpdate"))
+            .eq(Cel::str("RollingUpdate"));
+        let deadlock = is_zero(unavailable()).and(is_zero(surge()));
+        let zero_downtime = readable(unavailable())
+            .and(readable(surge()))
+            .negate()
+            .or(pods(unavailable(), false)
+                .le(Cel::int(0))
+                .and(pods(surge(), true).gt(Cel::int(0))));
+        Some(RuleCel::one(
+            rolling.negate().or(deadlock.negate().and(zero_downtime)),
+            "the rolling update takes pods out of service (maxUnavailable above 0 pods, or maxSurge of 0 pods), or deadlocks (both 0)",
+        ))
+    }
+
     fn check(&self, object: &Object, ctx: &Context, out: &mut Findings) {
         let Object::Deployment(deployment) = object else {
             return;

@@ -1,7 +1,10 @@
 //! `run-as-non-root`: every container runs as a non-root user.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use crate::engine::containers::{ContainerSet, containers, pod_security};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "run-as-non-root";
@@ -14,12 +17,32 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every container runs as non-root: effective runAsNonRoot: true or runAsUser > 0 (container overrides pod)",
     why: "defense in depth: a process that is not root blocks a whole class of container escapes",
     fix: "set securityContext.runAsNonRoot: true with a non-zero runAsUser, and build the image with a non-root USER",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(RunAsNonRoot)),
 };
 
 struct RunAsNonRoot;
 
 impl Rule for RunAsNonRoot {
+    fn cel(&self) -> Option<RuleCel> {
+        // The container's own setting wins over the pod's; a non-zero user is enough.
+        let non_root = |c: Cel| {
+            let pod_sc = pod::spec().opt("securityContext");
+            let sc = c.opt("securityContext");
+            let user = sc.opt("runAsUser").or(pod_sc.opt("runAsUser"));
+            let non_root = sc.opt("runAsNonRoot").or(pod_sc.opt("runAsNonRoot"));
+            Cel::cond(
+                user.is_set(),
+                user.value().ne(Cel::int(0)),
+                non_root.or_value(Cel::bool(false)),
+            )
+        };
+        Some(RuleCel::one(
+            pod::containers(ContainerSet::All).all("c", non_root),
+            "a container may run as root (runAsUser 0, runAsNonRoot false, or neither set)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_sc = pod_security(&pod);

@@ -2,10 +2,13 @@
 //! `Localhost`, set on the pod or on the container (Pod Security restricted; baseline already
 //! forbids `Unconfined`).
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use k8s_openapi::api::core::v1::SeccompProfile;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "seccomp-profile";
@@ -18,6 +21,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "seccompProfile.type is RuntimeDefault or Localhost on the pod or on every container, and never Unconfined",
     why: "seccomp limits the system calls a container can make; without a profile every call reaches the node's kernel",
     fix: "set securityContext.seccompProfile.type: RuntimeDefault on the pod (or Localhost with a profile), never Unconfined",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(SeccompProfileRule)),
 };
 
@@ -30,6 +34,26 @@ fn confined(profile: &SeccompProfile) -> bool {
 const HOW: &str = "set securityContext.seccompProfile.type: RuntimeDefault on the pod";
 
 impl Rule for SeccompProfileRule {
+    fn cel(&self) -> Option<RuleCel> {
+        const CONFINED: &[&str] = &["RuntimeDefault", "Localhost"];
+        let type_of = |sc: crate::engine::cel::Opt| {
+            sc.opt("seccompProfile").opt("type").or_value(Cel::str(""))
+        };
+        let pod_type = || type_of(pod::spec().opt("securityContext"));
+        let container_ok = |c: Cel| {
+            let own = type_of(c.opt("securityContext"));
+            own.clone().is_in(Cel::strs(CONFINED)).or(own
+                .ne(Cel::str("Unconfined"))
+                .and(pod_type().is_in(Cel::strs(CONFINED))))
+        };
+        Some(RuleCel::one(
+            pod_type()
+                .ne(Cel::str("Unconfined"))
+                .and(pod::containers(ContainerSet::All).all("c", container_ok)),
+            "the pod or a container runs without a seccomp profile (RuntimeDefault or Localhost), or turns it off (Unconfined)",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_profile = pod

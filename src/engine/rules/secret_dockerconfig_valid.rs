@@ -8,7 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde_json::Value;
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::secrets::secret_value;
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -26,6 +28,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a kubernetes.io/dockerconfigjson Secret holds JSON with an auths object whose auth strings are base64 of user:password",
     why: "an image pull Secret the kubelet cannot read fails every pull from the private registry with ImagePullBackOff",
     fix: "recreate it with `kubectl create secret docker-registry NAME --docker-server=... --docker-username=... --docker-password=...`",
+    vap: Vap::No("decodes base64 data and parses it as JSON; CEL cannot parse JSON"),
     build: |_| Ok(Box::new(SecretDockerconfigValid)),
 };
 

@@ -1,7 +1,7 @@
 //! `secret-in-manifest`: a manifest file does not carry Secret values.
 
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -16,6 +16,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a Secret with data/stringData sits in a manifest file (a secret committed to Git)",
     why: "base64 is encoding, not encryption: a Secret committed to Git is one `base64 -d` away from anyone who can read the repository",
     fix: "keep Secret values out of Git (Sealed Secrets, SOPS or an external secret store) and rotate what was committed",
+    vap: Vap::No(
+        "fires only on manifest files: the API server defaults or rejects the field before any admission check sees it",
+    ),
     build: |_| Ok(Box::new(SecretInManifest)),
 };
 

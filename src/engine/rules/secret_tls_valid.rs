@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::engine::keypair::{self, Certificate, ChainError, KeyError, PublicKey};
 use crate::engine::rule::{
-    Action, Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Action, Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::secrets::secret_value;
 use crate::engine::workload::Kind;
@@ -32,6 +32,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a kubernetes.io/tls Secret has tls.crt and tls.key that parse, the key matches the certificate, and the certificate is within its validity; a warning when it expires within params.min_days",
     why: "ingress controllers serve what the TLS Secret holds; a broken, mismatched or expired pair takes HTTPS down for every host that uses it",
     fix: "issue a new certificate and its key and store both in the Secret; cert-manager renews them before they expire",
+    vap: Vap::No("parses certificates and keys and compares them; CEL has no X.509 or key parsing"),
     build: |v| Ok(Box::new(SecretTlsValid(serde_json::from_value(v)?))),
 };
 

@@ -1,7 +1,7 @@
 //! `secret-type-explicit`: a Secret says which type it is.
 
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
@@ -16,6 +16,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a Secret sets `type`",
     why: "the type says which keys a Secret must hold (Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson) and lets tools such as cert-manager check it; unset silently means Opaque",
     fix: "set type: Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson or whichever the Secret is",
+    vap: Vap::No(
+        "fires only on manifest files: the API server defaults or rejects the field before any admission check sees it",
+    ),
     build: |_| Ok(Box::new(SecretTypeExplicit)),
 };
 

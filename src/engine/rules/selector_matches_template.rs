@@ -2,7 +2,7 @@
 
 use crate::engine::bundle::Selector;
 use crate::engine::rule::{
-    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees,
+    Context, Finding, Findings, Origin, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
 };
 use crate::engine::rules::service_selector_matches::show_labels;
 use crate::engine::workload::Kind;
@@ -24,6 +24,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "selector.matchLabels is a subset of the pod template labels (and the selector is set)",
     why: "a selector that does not match the template is the classic 'pod is not owned by the deployment' bug; the API server rejects it, so catch it before apply",
     fix: "make every selector.matchLabels pair also a label of spec.template.metadata.labels",
+    vap: Vap::No(
+        "fires only on manifest files: the API server defaults or rejects the field before any admission check sees it",
+    ),
     build: |_| Ok(Box::new(SelectorMatchesTemplate)),
 };
 

@@ -1,10 +1,13 @@
 //! `selinux-options-safe`: no custom SELinux user or role, and only the container types
 //! (Pod Security baseline).
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use k8s_openapi::api::core::v1::SELinuxOptions;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "selinux-options-safe";
@@ -25,6 +28,7 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "seLinuxOptions sets no user or role, and a type only from the container types (container_t, container_init_t, container_kvm_t, container_engine_t)",
     why: "a custom SELinux user, role or type lifts the label that confines the container, so the kernel no longer stops it touching the host",
     fix: "remove seLinuxOptions user and role, and use a container type (container_t) if you set a type",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(SelinuxOptionsSafe)),
 };
 
@@ -50,6 +54,29 @@ fn unsafe_parts(options: &SELinuxOptions) -> Vec<String> {
 const HOW: &str = "remove them, or use one of the container types (container_t, container_init_t, container_kvm_t, container_engine_t)";
 
 impl Rule for SelinuxOptionsSafe {
+    fn cel(&self) -> Option<RuleCel> {
+        let safe = |options: crate::engine::cel::Opt| {
+            let empty = |field: &str| options.opt(field).or_value(Cel::str("")).eq(Cel::str(""));
+            let type_ = options.opt("type").or_value(Cel::str(""));
+            Cel::every([
+                empty("user"),
+                empty("role"),
+                type_
+                    .clone()
+                    .eq(Cel::str(""))
+                    .or(type_.is_in(Cel::strs(ALLOWED_TYPES))),
+            ])
+        };
+        Some(RuleCel::one(
+            safe(pod::spec().opt("securityContext").opt("seLinuxOptions")).and(
+                pod::containers(ContainerSet::All).all("c", |c| {
+                    safe(c.opt("securityContext").opt("seLinuxOptions"))
+                }),
+            ),
+            "the pod or a container sets an SELinux user, role or a type that is not a container type",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let pod_options = pod

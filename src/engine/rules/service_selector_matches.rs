@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::bundle::{PortIndex, Selector, WorkloadFacts, list_some};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -20,6 +22,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "the selector matches the pod template labels of some workload, and each targetPort names or numbers a port of it",
     why: "a selector that matches no pod labels leaves the Service with zero endpoints and requests hang; a targetPort the pods do not listen on goes nowhere",
     fix: "make the selector equal labels of the pod template, and each targetPort a containerPort (number or name) of those pods",
+    vap: Vap::No(
+        "needs other objects (the run's documents, the cluster); a policy sees one object",
+    ),
     build: |_| Ok(Box::new(ServiceSelectorMatches)),
 };
 

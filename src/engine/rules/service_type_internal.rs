@@ -1,7 +1,10 @@
 //! `service-type-internal`: a `LoadBalancer` or `NodePort` Service says it is meant to be
 //! public with the annotation `bulwark.dev/exposure: public`.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Kind;
 use crate::engine::workload::Object;
 
@@ -18,12 +21,34 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "a LoadBalancer or NodePort Service carries the annotation bulwark.dev/exposure: public",
     why: "each LoadBalancer Service provisions a paid cloud load balancer and opens the service to outside the cluster; traffic between services belongs on ClusterIP, the outside world on one Ingress",
     fix: "use type: ClusterIP behind an Ingress, or annotate bulwark.dev/exposure: public when the exposure is intended",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(ServiceTypeInternal)),
 };
 
 struct ServiceTypeInternal;
 
 impl Rule for ServiceTypeInternal {
+    fn cel(&self) -> Option<RuleCel> {
+        let object = Cel::var("object");
+        let exposed = object
+            .opt("spec")
+            .opt("type")
+            .or_value(Cel::str(""))
+            .is_in(Cel::strs(&["LoadBalancer", "NodePort"]));
+        let public = object
+            .get("metadata")
+            .opt("annotations")
+            .opt(EXPOSURE_ANNOTATION)
+            .or_value(Cel::str(""))
+            .eq(Cel::str("public"));
+        Some(RuleCel::one(
+            exposed.negate().or(public),
+            format!(
+                "a LoadBalancer or NodePort Service lacks the annotation {EXPOSURE_ANNOTATION}: public"
+            ),
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Object::Service(service) = object else {
             return;

@@ -1,6 +1,9 @@
 //! `sysctls-safe`: a pod sets only the sysctls that Pod Security baseline calls safe.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel, pod};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "sysctls-safe";
@@ -30,12 +33,29 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "securityContext.sysctls names only the safe set of Pod Security baseline",
     why: "an unsafe sysctl is not isolated to the pod: it changes the node's kernel for every pod on it",
     fix: "set only the safe sysctls on the pod; tune the others on the nodes that need them",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(SysctlsSafe)),
 };
 
 struct SysctlsSafe;
 
 impl Rule for SysctlsSafe {
+    fn cel(&self) -> Option<RuleCel> {
+        Some(RuleCel::one(
+            pod::spec()
+                .opt("securityContext")
+                .opt("sysctls")
+                .or_empty()
+                .all("s", |s| {
+                    // The kernel accepts `/` as the separator too.
+                    s.get("name")
+                        .call("replace", [Cel::str("/"), Cel::str(".")])
+                        .is_in(Cel::strs(SAFE))
+                }),
+            "the pod sets a sysctl outside the safe set",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         let sysctls = pod

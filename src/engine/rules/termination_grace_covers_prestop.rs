@@ -1,10 +1,13 @@
 //! `termination-grace-covers-prestop`: the grace period outlasts the preStop sleep.
 
+use crate::engine::cel::{Cel, RuleCel, pod};
 use k8s_openapi::api::core::v1::LifecycleHandler;
 use serde::Deserialize;
 
 use crate::engine::containers::{ContainerSet, containers};
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "termination-grace-covers-prestop";
@@ -20,6 +23,9 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "terminationGracePeriodSeconds (default 30) exceeds the preStop sleep by at least params.margin_seconds",
     why: "the grace period counts from the start of preStop; when the sleep uses it up, the app is killed before it can drain in-flight requests",
     fix: "raise terminationGracePeriodSeconds above the preStop sleep plus the time the app needs to drain, or shorten the sleep",
+    vap: Vap::Exports(
+        "the preStop sleep is read from the sleep action, `sleep N` and `sh -c \"sleep N ...\"` with N a plain decimal (`10`, `2.5`, `10s`); exponent, signed and dot-first numbers are not read",
+    ),
     build: |v| {
         Ok(Box::new(TerminationGraceCoversPrestop(
             serde_json::from_value(v)?,
@@ -67,6 +73,88 @@ fn parse_seconds(s: &str) -> Option<i64> {
 }
 
 impl Rule for TerminationGraceCoversPrestop {
+    fn cel(&self) -> Option<RuleCel> {
+        let grace = pod::spec()
+            .opt("terminationGracePeriodSeconds")
+            .or_value(Cel::int(DEFAULT_GRACE_SECONDS));
+        let margin = self.0.margin_seconds;
+        let is_sleep = |s: Cel| {
+            s.clone()
+                .eq(Cel::str("sleep"))
+                .or(s.call("endsWith", [Cel::str("/sleep")]))
+        };
+        // Seconds, rounded up, from a plain decimal with an optional `s` (and, in a shell
+        // script, trailing `;` or `&`); -1 when it is not one.
+        let seconds = |token: Cel, trailing: &str| {
+            let number = token
+                .clone()
+                .call("find", [Cel::str(r"^[0-9]{1,15}(\.[0-9]{1,15})?")]);
+            let d = Cel::function("double", [number]);
+            let whole = Cel::function("int", [d.clone()]);
+            let ceil = whole.clone().plus(Cel::cond(
+                Cel::function("double", [whole]).lt(d),
+                Cel::int(1),
+                Cel::int(0),
+            ));
+            Cel::cond(
+                token.call(
+                    "matches",
+                    [Cel::str(&format!(
+                        r"^[0-9]{{1,15}}(\.[0-9]{{1,15}})?s?{trailing}$"
+                    ))],
+                ),
+                ceil,
+                Cel::int(-1),
+            )
+        };
+        let covered = |c: Cel| {
+            let hook = c.opt("lifecycle").opt("preStop");
+            let command = hook.opt("exec").opt("command").or_empty();
+            let words = command
+                .clone()
+                .index(Cel::int(2))
+                .call("findAll", [Cel::str(r"\S+")]);
+            let from_exec = Cel::cond(
+                command
+                    .clone()
+                    .size()
+                    .ge(Cel::int(2))
+                    .and(is_sleep(command.clone().index(Cel::int(0)))),
+                seconds(command.clone().index(Cel::int(1)), ""),
+                Cel::cond(
+                    Cel::every([
+                        command.clone().size().ge(Cel::int(3)),
+                        command
+                            .clone()
+                            .index(Cel::int(0))
+                            .call("endsWith", [Cel::str("sh")]),
+                        command.clone().index(Cel::int(1)).eq(Cel::str("-c")),
+                        words.clone().size().ge(Cel::int(2)),
+                        is_sleep(words.clone().index(Cel::int(0))),
+                    ]),
+                    seconds(words.index(Cel::int(1)), "[;&]*"),
+                    Cel::int(-1),
+                ),
+            );
+            let sleep = hook.opt("sleep").opt("seconds");
+            Cel::cond(
+                sleep.is_set(),
+                grace.clone().minus(sleep.value()).ge(Cel::int(margin)),
+                Cel::cond(
+                    from_exec.clone().lt(Cel::int(0)),
+                    Cel::bool(true),
+                    grace.clone().minus(from_exec).ge(Cel::int(margin)),
+                ),
+            )
+        };
+        Some(RuleCel::one(
+            pod::runs_to_completion().or(pod::containers(ContainerSet::App).all("c", covered)),
+            format!(
+                "terminationGracePeriodSeconds does not exceed a container's preStop sleep by {margin}s"
+            ),
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         // A batch pod stops by itself: nothing to probe or drain.

@@ -1,9 +1,38 @@
 //! `volume-types-restricted`: pods use only the volume types Pod Security restricted allows.
 
-use crate::engine::rule::{Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees};
+use crate::engine::cel::{Cel, RuleCel, pod};
+use crate::engine::rule::{
+    Context, Finding, Findings, Rule, RuleClass, RuleSpec, Scope, Sees, Vap,
+};
 use crate::engine::workload::Object;
 
 pub const ID: &str = "volume-types-restricted";
+
+/// The volume sources restricted does not allow, as the pod spec names them.
+pub const OTHER_TYPES: &[&str] = &[
+    "hostPath",
+    "nfs",
+    "iscsi",
+    "fc",
+    "rbd",
+    "cephfs",
+    "glusterfs",
+    "gitRepo",
+    "awsElasticBlockStore",
+    "gcePersistentDisk",
+    "azureDisk",
+    "azureFile",
+    "cinder",
+    "flexVolume",
+    "flocker",
+    "portworxVolume",
+    "quobyte",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "image",
+];
 
 pub static SPEC: RuleSpec = RuleSpec {
     id: ID,
@@ -13,12 +42,22 @@ pub static SPEC: RuleSpec = RuleSpec {
     summary: "every volume is configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret",
     why: "the other volume types reach storage on the node or on the network directly, around the access control of PersistentVolumeClaims",
     fix: "mount storage through a persistentVolumeClaim (or configMap, secret, emptyDir, projected, csi, ephemeral)",
+    vap: Vap::Exports(""),
     build: |_| Ok(Box::new(VolumeTypesRestricted)),
 };
 
 struct VolumeTypesRestricted;
 
 impl Rule for VolumeTypesRestricted {
+    fn cel(&self) -> Option<RuleCel> {
+        Some(RuleCel::one(
+            pod::spec().opt("volumes").or_empty().all("v", |v| {
+                v.all("k", |k| k.is_in(Cel::strs(OTHER_TYPES)).negate())
+            }),
+            "a volume is of a type other than configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected and secret",
+        ))
+    }
+
     fn check(&self, object: &Object, _ctx: &Context, out: &mut Findings) {
         let Some(pod) = object.pod() else { return };
         for volume in pod.spec.volumes.iter().flatten() {
