@@ -273,6 +273,26 @@ impl Cel {
     }
 
     /// `cond ? then : otherwise`.
+    /// Whether an int-or-string value holds an int (else a string such as `"25%"`).
+    pub fn is_int(value: Cel) -> Cel {
+        Cel::function("type", [value]).eq(Cel::var("int"))
+    }
+
+    /// An int-or-percent value that is zero as written (`0`, `"0"`, `"0%"`, `" 0.0 % "`), as
+    /// [`super::quantity::int_or_percent_is_zero`] reads it.
+    pub fn int_or_percent_is_zero(value: Cel) -> Cel {
+        Cel::cond(
+            Cel::is_int(value.clone()),
+            value.clone().eq(Cel::int(0)),
+            value.call(
+                "matches",
+                [Cel::str(
+                    r"^\s*[+-]?(0+(\.0*)?|\.0+)([eE][+-]?[0-9]+)?\s*%*\s*$",
+                )],
+            ),
+        )
+    }
+
     pub fn cond(cond: Cel, then: Cel, otherwise: Cel) -> Cel {
         Cel(format!("({} ? {} : {})", cond.0, then.0, otherwise.0))
     }

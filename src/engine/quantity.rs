@@ -75,6 +75,18 @@ fn split_number(q: &str) -> Option<(&str, &str)> {
     (digits > 0).then(|| q.split_at(i))
 }
 
+/// Whether an int-or-percent value (`maxUnavailable`, `maxSurge`, a PDB's bounds) is zero as
+/// written: `0`, `"0"`, `"0%"`, `" 0.0 % "`.
+pub fn int_or_percent_is_zero(
+    value: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+) -> bool {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match value {
+        IntOrString::Int(n) => *n == 0,
+        IntOrString::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>() == Ok(0.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;

@@ -5,6 +5,7 @@
 //! needs that workload: [`blocks_with_replicas`] is the piece the bundle check will call.
 
 use crate::engine::cel::{Cel, RuleCel};
+use crate::engine::quantity::int_or_percent_is_zero;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -40,17 +41,14 @@ fn percent(value: &IntOrString) -> Option<f64> {
     }
 }
 
-fn is_zero(value: &IntOrString) -> bool {
-    match value {
-        IntOrString::Int(n) => *n == 0,
-        IntOrString::String(s) => s.trim().trim_end_matches('%').trim().parse::<f64>() == Ok(0.0),
-    }
-}
-
 /// The field and message for what makes this PDB block every eviction on its own.
 fn blocks_alone(pdb: &PodDisruptionBudget) -> Option<(&'static str, String)> {
     let spec = pdb.spec.as_ref()?;
-    if spec.max_unavailable.as_ref().is_some_and(is_zero) {
+    if spec
+        .max_unavailable
+        .as_ref()
+        .is_some_and(int_or_percent_is_zero)
+    {
         return Some((
             "spec.maxUnavailable",
             "maxUnavailable is 0, so no pod may ever be evicted and node drains hang; allow at least 1 (or 10%)".to_string(),
@@ -82,20 +80,8 @@ pub fn blocks_with_replicas(pdb: &PodDisruptionBudget, replicas: i32) -> bool {
 impl Rule for PdbAllowsDisruption {
     fn cel(&self) -> Option<RuleCel> {
         let spec = Cel::var("object").opt("spec");
-        let is_int = |v: Cel| Cel::function("type", [v]).eq(Cel::var("int"));
+        let is_int = Cel::is_int;
         let unavailable = spec.opt("maxUnavailable");
-        let zero = |v: Cel| {
-            Cel::cond(
-                is_int(v.clone()),
-                v.clone().eq(Cel::int(0)),
-                v.call(
-                    "matches",
-                    [Cel::str(
-                        r"^\s*[+-]?(0+(\.0*)?|\.0+)([eE][+-]?[0-9]+)?\s*%*\s*$",
-                    )],
-                ),
-            )
-        };
         let available = spec.opt("minAvailable");
         let all = |v: Cel| {
             let number = v
@@ -112,7 +98,9 @@ impl Rule for PdbAllowsDisruption {
             )
         };
         let blocks = Cel::either([
-            unavailable.is_set().and(zero(unavailable.value())),
+            unavailable
+                .is_set()
+                .and(Cel::int_or_percent_is_zero(unavailable.value())),
             available.is_set().and(all(available.value())),
         ]);
         Some(RuleCel::one(

@@ -2,6 +2,7 @@
 //! one (`maxSurge` >= 1, `maxUnavailable: 0`).
 
 use crate::engine::cel::{Cel, RuleCel};
+use crate::engine::quantity::int_or_percent_is_zero;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::engine::rule::{
@@ -27,18 +28,6 @@ pub static SPEC: RuleSpec = RuleSpec {
 };
 
 struct RollingUpdateZeroDowntime;
-
-/// Whether an absolute-or-percent value is zero as written (`0`, `"0"`, `"0%"`).
-fn is_zero(value: &IntOrString) -> bool {
-    match value {
-        IntOrString::Int(n) => *n == 0,
-        IntOrString::String(s) => s
-            .trim_end_matches('%')
-            .trim()
-            .parse::<f64>()
-            .is_ok_and(|n| n == 0.0),
-    }
-}
 
 fn show(value: &IntOrString) -> String {
     match value {
@@ -83,20 +72,7 @@ impl Rule for RollingUpdateZeroDowntime {
                 .opt(field)
                 .or_value(Cel::str("25%"))
         };
-        let is_int = |v: Cel| Cel::function("type", [v]).eq(Cel::var("int"));
-        // `0`, `"0"`, `"0%"`, `"0.0 %"`: zero as written, as `is_zero` reads it.
-        let is_zero = |v: Cel| {
-            Cel::cond(
-                is_int(v.clone()),
-                v.clone().eq(Cel::int(0)),
-                v.call(
-                    "matches",
-                    [Cel::str(
-                        r"^\s*[+-]?(0+(\.0*)?|\.0+)([eE][+-]?[0-9]+)?\s*%*$",
-                    )],
-                ),
-            )
-        };
+        let is_int = Cel::is_int;
         let replicas = || spec.opt("replicas").or_value(Cel::int(1));
         let percent = |v: Cel| v.call("matches", [Cel::str(r"^[+-]?[0-9]{1,18}%$")]);
         let pct = |v: Cel| {
@@ -140,7 +116,8 @@ impl Rule for RollingUpdateZeroDowntime {
             .opt("type")
             .or_value(Cel::str("RollingUpdate"))
             .eq(Cel::str("RollingUpdate"));
-        let deadlock = is_zero(unavailable()).and(is_zero(surge()));
+        let deadlock =
+            Cel::int_or_percent_is_zero(unavailable()).and(Cel::int_or_percent_is_zero(surge()));
         let zero_downtime = readable(unavailable())
             .and(readable(surge()))
             .negate()
@@ -175,7 +152,7 @@ impl Rule for RollingUpdateZeroDowntime {
             written(rolling.and_then(|r| r.max_unavailable.as_ref()));
         let (surge, surge_note) = written(rolling.and_then(|r| r.max_surge.as_ref()));
         let field = "spec.strategy.rollingUpdate";
-        if is_zero(&unavailable) && is_zero(&surge) {
+        if int_or_percent_is_zero(&unavailable) && int_or_percent_is_zero(&surge) {
             out.push_with(|| Finding::new(ID, field, "maxSurge and maxUnavailable are both 0, which deadlocks the rollout; set maxSurge: 1 and maxUnavailable: 0"));
             return;
         }
