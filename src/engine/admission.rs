@@ -214,7 +214,11 @@ pub fn admit(policy: &Policy, review: &Review, ctx: &Context) -> Decision {
             .collect();
         // A rule that listed only part of its findings, on either object, cannot show that
         // the unlisted ones are old: its denials stand.
-        let partial = |rule: &str| truncated.contains(&rule) || old_ran.truncated.contains(&rule);
+        let partial = |rule: &str| {
+            [&truncated, &old_ran.truncated]
+                .iter()
+                .any(|cut| cut.iter().any(|t| t.rule == rule))
+        };
         for j in &mut judged {
             if j.action == Action::Deny
                 && !partial(j.finding.rule)
@@ -338,9 +342,9 @@ fn run_rules(
     // The same finding twice (an env var or port listed twice in one container) is said once.
     out.dedup_by(|(a, _), (b, _)| a.rule == b.rule && a.field == b.field && a.message == b.message);
     // Each count of unlisted findings goes after its rule's listed ones.
-    for (note, class) in std::mem::take(&mut ran.notes) {
-        let at = out.partition_point(|(f, _)| f.rule <= note.rule);
-        out.insert(at, (note, class));
+    for cut in &ran.truncated {
+        let at = out.partition_point(|(f, _)| f.rule <= cut.rule);
+        out.insert(at, (cut.note(), cut.class));
     }
     ran
 }
@@ -349,9 +353,28 @@ fn run_rules(
 #[derive(Default)]
 struct Ran {
     rules: usize,
-    truncated: Vec<&'static str>,
-    /// One finding per truncated rule that counts what it did not list.
-    notes: Vec<(Finding, RuleClass)>,
+    truncated: Vec<Truncated>,
+}
+
+/// A rule that found more than it may list, and how many findings it left out.
+struct Truncated {
+    rule: &'static str,
+    class: RuleClass,
+    omitted: usize,
+}
+
+impl Truncated {
+    /// The finding that counts what the rule did not list.
+    fn note(&self) -> Finding {
+        Finding::new(
+            self.rule,
+            "",
+            format!(
+                "and {} more findings of this rule on this object, not listed: bulwark lists {FINDINGS_PER_RULE_MAX} per rule and object",
+                self.omitted
+            ),
+        )
+    }
 }
 
 impl Ran {
@@ -365,17 +388,11 @@ impl Ran {
         let (listed, omitted) = found.take();
         out.extend(listed.into_iter().map(|f| (f, class)));
         if omitted > 0 {
-            self.truncated.push(rule);
-            self.notes.push((
-                Finding::new(
-                    rule,
-                    "",
-                    format!(
-                        "and {omitted} more findings of this rule on this object, not listed: bulwark lists {FINDINGS_PER_RULE_MAX} per rule and object"
-                    ),
-                ),
+            self.truncated.push(Truncated {
+                rule,
                 class,
-            ));
+                omitted,
+            });
         }
     }
 }

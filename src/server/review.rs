@@ -41,8 +41,8 @@ const ANNOTATIONS_MAX_BYTES: usize = 32 * 1024;
 /// The largest JSON Patch bulwark answers with (before base64).
 const PATCH_MAX_BYTES: usize = 128 * 1024;
 /// A patch of more operations than this is over [`PATCH_MAX_BYTES`] (no operation is shorter
-/// than 32 bytes), so it is not built to the end.
-const PATCH_MAX_OPS: usize = PATCH_MAX_BYTES / 32;
+/// than `{"op":"remove","path":""}`, 25 bytes), so it is not built to the end.
+const PATCH_MAX_OPS: usize = PATCH_MAX_BYTES / 25;
 /// Names, namespaces and users as they appear in logs and messages.
 const NAME_MAX_CHARS: usize = 256;
 /// A request uid longer than this is not one the API server wrote.
@@ -375,13 +375,19 @@ fn mutate(
         summary.decision = "would-mutate";
         return response;
     }
-    if mutated.too_large {
+    // An answer the API server would choke on helps no one: admit unchanged and say so (the
+    // validating webhook still judges the object).
+    let too_large = |mut response: ResponseOut, summary: &mut Summary, need: String| {
         summary.decision = "patch-too-large";
         response.warnings = vec![format!(
-            "[bulwark] the defaults for this object need a patch of over {PATCH_MAX_OPS} operations, over the {} KiB bulwark answers with; it was admitted unchanged",
+            "[bulwark] the defaults for this object need {need}, over the {} KiB bulwark answers with; it was admitted unchanged",
             PATCH_MAX_BYTES / 1024
         )];
-        return response;
+        response
+    };
+    if mutated.too_large {
+        let need = format!("a patch of over {PATCH_MAX_OPS} operations");
+        return too_large(response, summary, need);
     }
     let patch = match serde_json::to_vec(&mutated.patch) {
         Ok(patch) => patch,
@@ -392,15 +398,8 @@ fn mutate(
         }
     };
     if patch.len() > PATCH_MAX_BYTES {
-        // An answer the API server would choke on helps no one: admit unchanged and say so
-        // (the validating webhook still judges the object).
-        summary.decision = "patch-too-large";
-        response.warnings = vec![format!(
-            "[bulwark] the defaults for this object need a {} KiB patch, over the {} KiB bulwark answers with; it was admitted unchanged",
-            patch.len() / 1024,
-            PATCH_MAX_BYTES / 1024
-        )];
-        return response;
+        let need = format!("a {} KiB patch", patch.len() / 1024);
+        return too_large(response, summary, need);
     }
     summary.decision = "mutated";
     response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
