@@ -121,14 +121,38 @@ impl DecodeError {
 
 /// Explains why JSON text does not decode as `kind`.
 pub fn explain_json(kind: Kind, json: &str) -> DecodeError {
+    explain_text(kind, json, |_| ())
+}
+
+/// Explains why JSON text does not decode as `kind` when its `metadata.managedFields` is left
+/// unread (see [`super::unread`]).
+pub fn explain_json_unread(kind: Kind, json: &str) -> DecodeError {
+    explain_text(kind, json, |value| {
+        use serde_value::Value;
+        if let Value::Map(object) = value
+            && let Some(Value::Map(metadata)) = object.get_mut(&Value::String("metadata".into()))
+        {
+            metadata.remove(&Value::String("managedFields".into()));
+        }
+    })
+}
+
+fn explain_text(
+    kind: Kind,
+    json: &str,
+    prepare: impl FnOnce(&mut serde_value::Value),
+) -> DecodeError {
     match serde_json::from_str::<serde_value::Value>(json) {
         // Both decoders read the same JSON the same way; should the second ever accept what
         // the first refused, nothing more can be said.
-        Ok(value) => explain(kind, value).unwrap_or(DecodeError {
-            path: String::new(),
-            steps: Vec::new(),
-            problem: Problem::Invalid,
-        }),
+        Ok(mut value) => {
+            prepare(&mut value);
+            explain(kind, value).unwrap_or(DecodeError {
+                path: String::new(),
+                steps: Vec::new(),
+                problem: Problem::Invalid,
+            })
+        }
         Err(_) => DecodeError {
             path: String::new(),
             steps: Vec::new(),

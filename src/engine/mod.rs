@@ -32,6 +32,7 @@ pub mod registry;
 pub mod rule;
 pub mod rules;
 pub mod secrets;
+pub mod unread;
 pub mod workload;
 
 pub use admission::{Decision, Judged, Review, Target, admit, mutate};

@@ -349,6 +349,20 @@ impl Object {
         Object::from_json_str(kind, json).map_err(|_| super::decode::explain_json(kind, json))
     }
 
+    /// Decodes JSON text as `kind` as the webhook reads it: as [`Object::decode_json`] does,
+    /// but with `metadata.managedFields` left unread (`None`; see [`super::unread`]). Only for
+    /// judging and patching: an object decoded so is not the whole object.
+    pub fn decode_json_unread(kind: Kind, json: &str) -> Result<Object, DecodeError> {
+        let decode = || {
+            let mut de = serde_json::Deserializer::from_str(json);
+            let object =
+                Object::deserialize_kind(kind, super::unread::Unread::managed_fields(&mut de))?;
+            de.end()?;
+            Ok::<_, serde_json::Error>(object)
+        };
+        decode().map_err(|_| super::decode::explain_json_unread(kind, json))
+    }
+
     /// Decodes a parsed JSON value as `kind`, or says where and why not, as
     /// [`Object::decode_json`] does.
     pub fn decode_value(kind: Kind, value: &serde_json::Value) -> Result<Object, DecodeError> {

@@ -105,13 +105,15 @@ pub struct Outcome {
 
 // === wire types ===
 
+/// The review around the request. Read with the request decoded in the same pass
+/// (`Envelope<Request>`), and only when that fails, with the request kept raw
+/// (`Envelope<&RawValue>`), to say which part is at fault.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Envelope<R> {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
-    #[serde(borrow)]
-    request: Option<&'a RawValue>,
+    request: Option<R>,
 }
 
 #[derive(Deserialize)]
@@ -198,32 +200,10 @@ pub fn answer(
     endpoint: Endpoint,
     now: i64,
 ) -> Result<Outcome, ProtocolError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
-        ProtocolError(format!(
-            "the body is not an AdmissionReview: {}",
-            plain_json_error(&e)
-        ))
-    })?;
-    let api_version = envelope.api_version.unwrap_or_default();
-    if envelope.kind.as_deref() != Some("AdmissionReview")
-        || !REVIEW_VERSIONS.contains(&api_version.as_str())
-    {
-        return Err(ProtocolError(format!(
-            "the body is not an AdmissionReview: expected kind AdmissionReview with apiVersion {}, got kind {:?} apiVersion {:?}",
-            REVIEW_VERSIONS.join(" or "),
-            envelope.kind.unwrap_or_default(),
-            api_version
-        )));
-    }
-    let raw_request = envelope
-        .request
-        .ok_or_else(|| ProtocolError("the AdmissionReview has no request".into()))?;
-    let request: Request = serde_json::from_str(raw_request.get()).map_err(|e| {
-        ProtocolError(format!(
-            "the AdmissionReview request is malformed: {}",
-            request_error(raw_request.get(), &e)
-        ))
-    })?;
+    let (api_version, request) = match serde_json::from_slice::<Envelope<Request>>(body) {
+        Ok(envelope) => envelope_parts(envelope.api_version, envelope.kind, envelope.request)?,
+        Err(_) => read_request_apart(body)?,
+    };
     if request.uid.is_empty() {
         return Err(ProtocolError(
             "the AdmissionReview request has an empty uid".into(),
@@ -262,6 +242,48 @@ pub fn answer(
     let body = serde_json::to_vec(&review)
         .map_err(|e| ProtocolError(format!("cannot encode the response: {e}")))?;
     Ok(Outcome { body, summary })
+}
+
+/// The review's API version and its request, or why the body is not a usable review.
+fn envelope_parts<R>(
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<R>,
+) -> Result<(String, R), ProtocolError> {
+    let api_version = api_version.unwrap_or_default();
+    if kind.as_deref() != Some("AdmissionReview")
+        || !REVIEW_VERSIONS.contains(&api_version.as_str())
+    {
+        return Err(ProtocolError(format!(
+            "the body is not an AdmissionReview: expected kind AdmissionReview with apiVersion {}, got kind {:?} apiVersion {:?}",
+            REVIEW_VERSIONS.join(" or "),
+            kind.unwrap_or_default(),
+            api_version
+        )));
+    }
+    let request =
+        request.ok_or_else(|| ProtocolError("the AdmissionReview has no request".into()))?;
+    Ok((api_version, request))
+}
+
+/// Reads a body that did not decode in one pass a part at a time, the envelope first and then
+/// its request, so that the error says which part is at fault.
+fn read_request_apart(body: &[u8]) -> Result<(String, Request<'_>), ProtocolError> {
+    let envelope: Envelope<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+        ProtocolError(format!(
+            "the body is not an AdmissionReview: {}",
+            plain_json_error(&e)
+        ))
+    })?;
+    let (api_version, raw_request) =
+        envelope_parts(envelope.api_version, envelope.kind, envelope.request)?;
+    let request: Request = serde_json::from_str(raw_request.get()).map_err(|e| {
+        ProtocolError(format!(
+            "the AdmissionReview request is malformed: {}",
+            request_error(raw_request.get(), &e)
+        ))
+    })?;
+    Ok((api_version, request))
 }
 
 fn judge(
@@ -694,10 +716,12 @@ fn name_of(object: &Object) -> Option<String> {
         .or_else(|| object.meta().generate_name.clone())
 }
 
-/// Decodes the request's object as its kind. The error names the kind, the field path and what
-/// was wrong, but never a value: the object may be a Secret (see `engine::decode`).
+/// Decodes the request's object as its kind, leaving its `managedFields` unread (the webhook
+/// answers with a patch, never with the object). The error names the kind, the field path and
+/// what was wrong, but never a value: the object may be a Secret (see `engine::decode`).
 pub fn decode_object(kind: Kind, raw: &RawValue) -> Result<Object, String> {
-    Object::decode_json(kind, raw.get()).map_err(|e| e.message(&kind.api_version(), kind.name()))
+    Object::decode_json_unread(kind, raw.get())
+        .map_err(|e| e.message(&kind.api_version(), kind.name()))
 }
 
 /// What is wrong with a body that is not a usable review, from the JSON error's category and
