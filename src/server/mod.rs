@@ -10,6 +10,7 @@ pub mod files;
 pub mod limits;
 pub mod metrics;
 pub mod reload;
+mod request;
 pub mod review;
 mod throttle;
 pub mod tls;

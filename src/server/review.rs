@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use base64::Engine as _;
 
+use super::request::{Envelope, InOnePass, Request};
 use crate::engine::admission::{self, Decision, Judged, Review, Target, admit};
 use crate::engine::exemption::Exempted;
 use crate::engine::{Action, Context, Finding, Kind, Mode, Object, Origin, Policy, RuleClass};
@@ -105,45 +105,6 @@ pub struct Outcome {
 
 // === wire types ===
 
-/// The review around the request. Read with the request decoded in the same pass
-/// (`Envelope<Request>`), and only when that fails, with the request kept raw
-/// (`Envelope<&RawValue>`), to say which part is at fault.
-#[derive(Deserialize)]
-struct Envelope<R> {
-    #[serde(rename = "apiVersion")]
-    api_version: Option<String>,
-    kind: Option<String>,
-    request: Option<R>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Request<'a> {
-    uid: String,
-    kind: GroupVersionKind,
-    operation: Operation,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    user_info: Option<UserInfo>,
-    #[serde(default, borrow)]
-    object: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    old_object: Option<&'a RawValue>,
-    #[serde(default)]
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-struct UserInfo {
-    #[serde(default)]
-    username: Option<String>,
-}
-
 #[derive(Serialize)]
 struct ReviewOut {
     #[serde(rename = "apiVersion")]
@@ -200,8 +161,12 @@ pub fn answer(
     endpoint: Endpoint,
     now: i64,
 ) -> Result<Outcome, ProtocolError> {
-    let (api_version, request) = match serde_json::from_slice::<Envelope<Request>>(body) {
-        Ok(envelope) => envelope_parts(envelope.api_version, envelope.kind, envelope.request)?,
+    let (api_version, mut request) = match serde_json::from_slice::<Envelope<InOnePass>>(body) {
+        Ok(envelope) => {
+            let (api_version, InOnePass(request)) =
+                envelope_parts(envelope.api_version, envelope.kind, envelope.request)?;
+            (api_version, request)
+        }
         Err(_) => read_request_apart(body)?,
     };
     if request.uid.is_empty() {
@@ -232,7 +197,8 @@ pub fn answer(
         decision: "skipped",
         ..Summary::default()
     };
-    let response = judge(policy, &request, endpoint, now, &mut summary);
+    let decoded = request.decoded.take();
+    let response = judge(policy, &request, decoded, endpoint, now, &mut summary);
     let review = ReviewOut {
         api_version,
         kind: "AdmissionReview",
@@ -286,9 +252,12 @@ fn read_request_apart(body: &[u8]) -> Result<(String, Request<'_>), ProtocolErro
     Ok((api_version, request))
 }
 
+/// Judges the request's object: `decoded` when it was decoded as the request was read, else
+/// `request.object`, decoded here.
 fn judge(
     policy: &Policy,
     request: &Request,
+    decoded: Option<Object>,
     endpoint: Endpoint,
     now: i64,
     summary: &mut Summary,
@@ -309,10 +278,12 @@ fn judge(
     let Some(target) = Target::of(kind, request.sub_resource.as_deref()) else {
         return ResponseOut::allow(uid);
     };
-    let Some(raw) = request.object.filter(|r| r.get() != "null") else {
-        return ResponseOut::allow(uid);
+    let decoded = match (decoded, request.object.filter(|r| r.get() != "null")) {
+        (Some(object), _) => Ok(object),
+        (None, Some(raw)) => decode_object(kind, raw),
+        (None, None) => return ResponseOut::allow(uid),
     };
-    let object = match decode_object(kind, raw) {
+    let object = match decoded {
         Ok(object) => object,
         Err(message) => {
             summary.decision = "invalid";
