@@ -54,7 +54,7 @@ idle_floor=$(rss_kib "$floor" VmRSS)
 idle_bulwark=$(rss_kib "$bulwark" VmRSS)
 
 # Nanoseconds on CPU of every thread of a process so far.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%d\n", ns}'; }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%.0f\n", ns}'; }
 
 # oha against one server; prints "answered p50_seconds p99_seconds".
 load() { # server endpoint oha-options...

@@ -3,15 +3,16 @@
 //! Mutations write only the object's metadata and its pod template: the template's metadata
 //! and its pod spec (see [`super::mutation::Mutation`]). So instead of serializing the whole
 //! object twice and diffing the two trees, [`between`] compares the typed parts (cheap: no
-//! allocation) and serializes and diffs only the ones that differ (a container, the pod's
-//! security context, the labels), each at its place in the object. The cost follows the
-//! change, not the object: a Deployment with managedFields, a status and twenty containers
-//! of which one changed costs one container's diff. `tests/suite/patch_regions.rs` checks on the
+//! allocation) and serializes and diffs only the ones that differ (a container's resources,
+//! lifecycle or image pull policy, the pod's security context, the labels), each at its place
+//! in the object; a part that changed elsewhere is diffed whole. The cost follows the change,
+//! not the object: a Deployment with managedFields, a status and twenty containers of which
+//! one got resource requests costs the diff of two small maps. `tests/suite/patch_regions.rs` checks on the
 //! corpus and on generated objects that the patch has the effect of the whole-object diff.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
@@ -175,12 +176,13 @@ fn meta_equal_but_labels(a: &ObjectMeta, b: &ObjectMeta) -> bool {
         && *uid == b.uid
 }
 
-/// A list's ops, item by item when it kept its length (mutations change containers in place).
-fn list_ops<T: Serialize + PartialEq>(
+/// A list of containers' ops, container by container when it kept its length (mutations
+/// change containers in place).
+fn containers_ops(
     ops: &mut Vec<PatchOperation>,
     path: &str,
-    before: &[T],
-    after: &[T],
+    before: &[Container],
+    after: &[Container],
     max_ops: usize,
 ) {
     if before.len() != after.len() {
@@ -191,14 +193,89 @@ fn list_ops<T: Serialize + PartialEq>(
             return;
         }
         if b != a {
-            field_ops(
-                ops,
-                &format!("{path}/{i}"),
-                Some(to_value(b)),
-                Some(to_value(a)),
-            );
+            container_ops(ops, &format!("{path}/{i}"), b, a);
         }
     }
+}
+
+/// One container's ops: field by field where only what mutations write changed (its
+/// resources, lifecycle and image pull policy), else the whole container's diff.
+fn container_ops(ops: &mut Vec<PatchOperation>, path: &str, before: &Container, after: &Container) {
+    if !container_equal_but_mutated(before, after) {
+        return field_ops(ops, path, Some(to_value(before)), Some(to_value(after)));
+    }
+    option_ops(
+        ops,
+        &format!("{path}/imagePullPolicy"),
+        &before.image_pull_policy,
+        &after.image_pull_policy,
+    );
+    option_ops(
+        ops,
+        &format!("{path}/lifecycle"),
+        &before.lifecycle,
+        &after.lifecycle,
+    );
+    option_ops(
+        ops,
+        &format!("{path}/resources"),
+        &before.resources,
+        &after.resources,
+    );
+}
+
+/// Whether two containers are equal in everything but what mutations write. Every field is
+/// named, as in [`meta_equal_but_labels`].
+fn container_equal_but_mutated(a: &Container, b: &Container) -> bool {
+    let Container {
+        image_pull_policy: _,
+        lifecycle: _,
+        resources: _,
+        args,
+        command,
+        env,
+        env_from,
+        image,
+        liveness_probe,
+        name,
+        ports,
+        readiness_probe,
+        resize_policy,
+        restart_policy,
+        restart_policy_rules,
+        security_context,
+        startup_probe,
+        stdin,
+        stdin_once,
+        termination_message_path,
+        termination_message_policy,
+        tty,
+        volume_devices,
+        volume_mounts,
+        working_dir,
+    } = a;
+    *args == b.args
+        && *command == b.command
+        && *env == b.env
+        && *env_from == b.env_from
+        && *image == b.image
+        && *liveness_probe == b.liveness_probe
+        && *name == b.name
+        && *ports == b.ports
+        && *readiness_probe == b.readiness_probe
+        && *resize_policy == b.resize_policy
+        && *restart_policy == b.restart_policy
+        && *restart_policy_rules == b.restart_policy_rules
+        && *security_context == b.security_context
+        && *startup_probe == b.startup_probe
+        && *stdin == b.stdin
+        && *stdin_once == b.stdin_once
+        && *termination_message_path == b.termination_message_path
+        && *termination_message_policy == b.termination_message_policy
+        && *tty == b.tty
+        && *volume_devices == b.volume_devices
+        && *volume_mounts == b.volume_mounts
+        && *working_dir == b.working_dir
 }
 
 fn pod_spec_ops(
@@ -214,7 +291,7 @@ fn pod_spec_ops(
     if !pod_spec_equal_but_containers(before, after) {
         return field_ops(ops, path, Some(to_value(before)), Some(to_value(after)));
     }
-    list_ops(
+    containers_ops(
         ops,
         &format!("{path}/containers"),
         &before.containers,
@@ -222,7 +299,7 @@ fn pod_spec_ops(
         max_ops,
     );
     match (&before.init_containers, &after.init_containers) {
-        (Some(b), Some(a)) => list_ops(ops, &format!("{path}/initContainers"), b, a, max_ops),
+        (Some(b), Some(a)) => containers_ops(ops, &format!("{path}/initContainers"), b, a, max_ops),
         (b, a) => option_ops(ops, &format!("{path}/initContainers"), b, a),
     }
     option_ops(
@@ -330,4 +407,61 @@ fn pod_spec_equal_but_containers(a: &PodSpec, b: &PodSpec) -> bool {
         && *tolerations == b.tolerations
         && *topology_spread_constraints == b.topology_spread_constraints
         && *volumes == b.volumes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment",
+        "metadata":{"name":"web","labels":{"app":"web"}},
+        "spec":{"selector":{"matchLabels":{"app":"web"}},"template":{
+          "metadata":{"labels":{"app":"web"}},
+          "spec":{"containers":[
+            {"name":"web","image":"nginx:1.27","ports":[{"containerPort":80}]},
+            {"name":"side","image":"envoy:1","resources":{"requests":{"cpu":"10m"}}}]}}}}"#;
+
+    /// Applies `between(before, after)` to `before` as JSON and expects `after`.
+    fn assert_patches(edit: impl FnOnce(&mut PodSpec, &mut ObjectMeta)) {
+        let before = Object::from_json_str(Kind::Deployment, DEPLOYMENT).expect("decodes");
+        let mut after = before.clone();
+        let Object::Deployment(d) = &mut after else {
+            panic!("a Deployment")
+        };
+        let template = &mut d.spec.as_mut().expect("a spec").template;
+        edit(
+            template.spec.as_mut().expect("a pod spec"),
+            template.metadata.as_mut().expect("template metadata"),
+        );
+        let patch = between(&before, &after);
+        let mut patched = before.to_value();
+        json_patch::patch(&mut patched, &patch).expect("applies");
+        assert_eq!(patched, after.to_value(), "{patch:?}");
+        assert!(!patch.0.is_empty());
+    }
+
+    #[test]
+    fn fields_that_mutations_write_are_patched_field_by_field() {
+        assert_patches(|spec, _| {
+            spec.containers[0].image_pull_policy = Some("IfNotPresent".into());
+            let resources = spec.containers[1].resources.get_or_insert_default();
+            resources.limits = Some([("memory".into(), Quantity("64Mi".into()))].into());
+        });
+    }
+
+    #[test]
+    fn any_other_change_is_still_patched_exactly() {
+        assert_patches(|spec, _| spec.containers[0].image = Some("nginx:1.28".into()));
+        assert_patches(|spec, _| {
+            spec.containers[1].args = Some(vec!["--x".into()]);
+            spec.containers[1].image_pull_policy = Some("Always".into());
+        });
+        assert_patches(|spec, _| spec.containers.pop().map(drop).unwrap_or_default());
+        assert_patches(|spec, _| spec.host_network = Some(true));
+        assert_patches(|_, meta| meta.name = Some("renamed".into()));
+        assert_patches(|_, meta| {
+            meta.annotations = Some([("a".into(), "b".into())].into());
+        });
+    }
 }
