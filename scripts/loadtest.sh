@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 rounds="${1:-5}"
 seconds="${2:-3}"
 connections=16
-single_shots=300
+single_shots=1000
 review="../shared/reviews/deployment-typical.json"
 floor_src="../shared/perf-floor"
 [ -f "$review" ] && [ -f "$floor_src/Cargo.toml" ] || { echo "needs $review and $floor_src" >&2; exit 2; }
@@ -32,7 +32,8 @@ cargo build --release --quiet --manifest-path "$floor_src/Cargo.toml" --target-d
 
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Both servers are gone when this ends, so a next run can listen on the same ports.
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # bulwark writes a development certificate (ECDSA P-256); the floor serves the same one.
 taskset -c 0 ./target/release/bulwark serve --listen 127.0.0.1:18443 \
