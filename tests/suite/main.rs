@@ -1,6 +1,6 @@
 //! The integration tests that may share one process, in one binary: one link instead of
 //! twenty, and a fraction of the disk. Tests that change process-wide state (the file-descriptor
-//! limit, the global log subscriber) or measure latency keep binaries of their own.
+//! limit, the log subscribers) or measure latency keep binaries of their own.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -14,7 +14,6 @@ mod faults_under_load;
 mod files_and_flags;
 mod html_report;
 mod limits_http;
-mod log_text;
 mod mutate_cli;
 mod mutate_corpus;
 mod mutate_http;
