@@ -31,14 +31,22 @@ case "$profile" in dev | test) dir=debug ;; *) dir="$profile" ;; esac
 bin="target/$dir/examples/instructions"
 
 measured=$(mktemp)
-trap 'rm -f "$measured"' EXIT
+runs=$(mktemp -d)
+trap 'rm -rf "$measured" "$runs"' EXIT
+# The scenarios run side by side (a count does not depend on what else runs), each under
+# callgrind; `counted` is the only function collected, and the summary line gives what it
+# executed.
+pids=()
 for scenario in "${scenarios[@]}"; do
-  # `counted` is the only function collected; the summary line gives what it executed.
-  out=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
-    '--toggle-collect=*instructions::counted*' "$bin" "$scenario" 2>&1) \
-    || { echo "$out" >&2; echo "$scenario failed under valgrind" >&2; exit 1; }
-  total=$(awk '/Collected :/ {print $NF}' <<<"$out")
-  [ -n "$total" ] && [ "$total" -gt 0 ] || { echo "$out" >&2; echo "$scenario: no count" >&2; exit 1; }
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+    '--toggle-collect=*instructions::counted*' "$bin" "$scenario" >"$runs/$scenario" 2>&1 &
+  pids+=($!)
+done
+for i in "${!scenarios[@]}"; do
+  scenario=${scenarios[$i]}
+  wait "${pids[$i]}" || { cat "$runs/$scenario" >&2; echo "$scenario failed under valgrind" >&2; exit 1; }
+  total=$(awk '/Collected :/ {print $NF}' "$runs/$scenario")
+  [ -n "$total" ] && [ "$total" -gt 0 ] || { cat "$runs/$scenario" >&2; echo "$scenario: no count" >&2; exit 1; }
   echo "$scenario $(( total / rounds ))" >>"$measured"
 done
 
