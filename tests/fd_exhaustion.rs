@@ -4,30 +4,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bulwark::engine::Policy;
 use common::spawned::metric_value;
 use common::*;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The highest descriptor number open now.
 fn highest_fd() -> u64 {
@@ -40,7 +22,7 @@ fn highest_fd() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_file_descriptors_is_logged_counted_and_recovered_from() {
-    let log = Buffer::default();
+    let log = LogBuffer::default();
     let writer = log.clone();
     tracing_subscriber::fmt()
         .json()
@@ -73,7 +55,7 @@ async fn running_out_of_file_descriptors_is_logged_counted_and_recovered_from() 
     setrlimit(Resource::Nofile, original).expect("restore the limit");
     let waiting = waiting.expect("the client socket fits");
 
-    let text = String::from_utf8(log.0.lock().expect("lock").clone()).expect("utf-8");
+    let text = log.text();
     let line = text
         .lines()
         .find(|l| l.contains("cannot accept a connection"))

@@ -8,34 +8,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use bulwark::engine::Policy;
 use bulwark::logging::EscapedFields;
 use common::*;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // One thread runs the test, the server's tasks and the handler's log line, so a thread-local
 // subscriber sees that line.
 #[tokio::test(flavor = "current_thread")]
 async fn names_namespaces_and_users_are_escaped_in_text_logs() {
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .fmt_fields(EscapedFields)
@@ -51,7 +32,7 @@ async fn names_namespaces_and_users_are_escaped_in_text_logs() {
     request["request"]["userInfo"]["username"] = "mallory\r\u{202e}nimda".into();
     server.validate(&request).await;
 
-    let log = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf-8");
+    let log = buffer.text();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(" review ")).collect();
     assert_eq!(lines.len(), 1, "one line per review: {log}");
     let line = lines[0];

@@ -3,33 +3,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use bulwark::engine::{Mode, Policy};
 use common::*;
 use serde_json::{Value, json};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_buffer() -> Buffer {
-    static LOG: OnceLock<Buffer> = OnceLock::new();
+fn log_buffer() -> LogBuffer {
+    static LOG: OnceLock<LogBuffer> = OnceLock::new();
     LOG.get_or_init(|| {
-        let buffer = Buffer::default();
+        let buffer = LogBuffer::default();
         let writer = buffer.clone();
         tracing_subscriber::fmt()
             .json()
@@ -93,7 +76,7 @@ async fn secret_env_values_appear_in_no_response_and_no_log_line() {
         "{}",
         responses[0]
     );
-    let log = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8");
+    let log = log.text();
     assert!(
         log.contains("\"decision\":\"denied\""),
         "the log has review lines: {log}"
@@ -117,11 +100,6 @@ async fn secret_env_values_appear_in_no_response_and_no_log_line() {
     for fragment in fragments {
         assert!(!log.contains(fragment), "the log leaks {fragment}");
     }
-}
-
-/// The log written so far, as text.
-fn log_text(log: &Buffer) -> String {
-    String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8")
 }
 
 /// The base64 lines of a PEM text: the key material, without the armor.
@@ -295,7 +273,7 @@ async fn secret_and_configmap_values_appear_in_no_response_and_no_log_line() {
     ] {
         assert!(leak(&planted, &needles).is_some(), "{planted}");
     }
-    let log = log_text(&log);
+    let log = log.text();
     assert!(log.contains("secret-tls-valid"), "the log has review lines");
     for (i, response) in responses.iter().enumerate() {
         if let Some(window) = leak(response, &needles) {
@@ -348,7 +326,7 @@ async fn decode_errors_name_the_field_but_never_a_value() {
             }
         }
     }
-    let log = log_text(&log);
+    let log = log.text();
     for text in messages.iter().chain([&log]) {
         assert!(!text.contains("ghp_"), "a token leaks: {text}");
         assert!(!text.contains("x, expected"), "a value leaks: {text}");
