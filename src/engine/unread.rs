@@ -136,6 +136,23 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Unread<D> {
     }
 }
 
+/// Visitor methods that hand what they were given to `self.visitor` unchanged.
+macro_rules! forward_visits {
+    ($($method:ident $(($ty:ty))?),* $(,)?) => {
+        $( forward_visits!(@one $method $($ty)?); )*
+    };
+    (@one $method:ident $ty:ty) => {
+        fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
+            self.visitor.$method(v)
+        }
+    };
+    (@one $method:ident) => {
+        fn $method<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.visitor.$method()
+        }
+    };
+}
+
 /// A visitor that, handed a map, hands on a map that watches its keys.
 struct Wrap<V> {
     visitor: V,
@@ -178,48 +195,13 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     }
 
     // Everything that is not a map goes to the visitor as it came.
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.visitor.visit_none()
+    forward_visits! {
+        visit_none, visit_unit, visit_bool(bool), visit_i64(i64), visit_u64(u64),
+        visit_i128(i128), visit_u128(u128), visit_f64(f64), visit_str(&str),
+        visit_borrowed_str(&'de str), visit_string(String), visit_bytes(&[u8]),
+        visit_borrowed_bytes(&'de [u8]), visit_byte_buf(Vec<u8>),
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.visitor.visit_unit()
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        self.visitor.visit_bool(v)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        self.visitor.visit_i64(v)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.visitor.visit_u64(v)
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
-        self.visitor.visit_i128(v)
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
-        self.visitor.visit_u128(v)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        self.visitor.visit_f64(v)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        self.visitor.visit_str(v)
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        self.visitor.visit_borrowed_str(v)
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        self.visitor.visit_string(v)
-    }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        self.visitor.visit_bytes(v)
-    }
-    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-        self.visitor.visit_borrowed_bytes(v)
-    }
-    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
-        self.visitor.visit_byte_buf(v)
-    }
+
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         self.visitor.visit_seq(seq)
     }
@@ -380,23 +362,9 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for NameVisitor<'_, V> {
     }
 
     // A key that is not a string (not JSON) goes to the visitor as it came.
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        self.visitor.visit_bool(v)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        self.visitor.visit_i64(v)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        self.visitor.visit_u64(v)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        self.visitor.visit_f64(v)
-    }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        self.visitor.visit_bytes(v)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.visitor.visit_unit()
+    forward_visits! {
+        visit_unit, visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64),
+        visit_bytes(&[u8]),
     }
 }
 
@@ -416,15 +384,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for MetadataSeed<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::engine::{Kind, Object};
-
-    fn decode(kind: Kind, json: &str) -> Result<Object, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(json);
-        let object = Object::deserialize_kind(kind, Unread::managed_fields(&mut de))?;
-        de.end()?;
-        Ok(object)
-    }
 
     const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment",
         "metadata":{"name":"web","labels":{"managedFields":"a label"},
@@ -436,7 +396,8 @@ mod tests {
 
     #[test]
     fn managed_fields_are_left_unread_and_nothing_else_changes() {
-        let unread = decode(Kind::Deployment, DEPLOYMENT).expect("decodes without managedFields");
+        let unread = Object::from_json_str_unread(Kind::Deployment, DEPLOYMENT)
+            .expect("decodes without managedFields");
         let mut full = Object::from_json_str(Kind::Deployment, DEPLOYMENT).expect("decodes");
         let Object::Deployment(d) = &mut full else {
             panic!("a Deployment")
@@ -451,10 +412,12 @@ mod tests {
     fn managed_fields_of_the_wrong_type_are_not_an_error_other_fields_still_are() {
         let wrong = DEPLOYMENT.replace(r#""manager":"kubectl""#, r#""manager":7"#);
         assert!(Object::from_json_str(Kind::Deployment, &wrong).is_err());
-        assert!(decode(Kind::Deployment, &wrong).is_ok());
+        assert!(Object::from_json_str_unread(Kind::Deployment, &wrong).is_ok());
         let bad_replicas = DEPLOYMENT.replace(r#""selector""#, r#""replicas":"three","selector""#);
-        assert!(decode(Kind::Deployment, &bad_replicas).is_err());
-        assert!(decode(Kind::Deployment, &DEPLOYMENT.replace('}', "")).is_err());
+        assert!(Object::from_json_str_unread(Kind::Deployment, &bad_replicas).is_err());
+        assert!(
+            Object::from_json_str_unread(Kind::Deployment, &DEPLOYMENT.replace('}', "")).is_err()
+        );
     }
 
     #[test]
@@ -465,7 +428,8 @@ mod tests {
                 kind.api_version(),
                 kind.name()
             );
-            let object = decode(kind, &json).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            let object = Object::from_json_str_unread(kind, &json)
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
             assert_eq!(object.kind(), kind);
             assert!(object.meta().managed_fields.is_none(), "{kind:?}");
         }

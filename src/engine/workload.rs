@@ -245,6 +245,19 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
+/// Decodes the whole of a JSON text with `decode`: text after the value is an error.
+fn read_whole_text<'j>(
+    json: &'j str,
+    decode: impl FnOnce(
+        &mut serde_json::Deserializer<serde_json::de::StrRead<'j>>,
+    ) -> Result<Object, serde_json::Error>,
+) -> Result<Object, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let object = decode(&mut de)?;
+    de.end()?;
+    Ok(object)
+}
+
 /// A decoded object of one of the kinds bulwark reads.
 // Objects are decoded once per review and passed by reference, so the size difference between
 // variants costs nothing worth a Box per object.
@@ -337,10 +350,15 @@ impl Object {
     /// Decodes a JSON text as `kind`. Unknown fields are ignored (newer API versions add them);
     /// a field of the wrong type is an error.
     pub fn from_json_str(kind: Kind, json: &str) -> Result<Object, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(json);
-        let object = Object::deserialize_kind(kind, &mut de)?;
-        de.end()?;
-        Ok(object)
+        read_whole_text(json, |de| Object::deserialize_kind(kind, de))
+    }
+
+    /// [`Object::from_json_str`] with `metadata.managedFields` left unread (see
+    /// [`super::unread`]).
+    pub fn from_json_str_unread(kind: Kind, json: &str) -> Result<Object, serde_json::Error> {
+        read_whole_text(json, |de| {
+            Object::deserialize_kind(kind, super::unread::Unread::managed_fields(de))
+        })
     }
 
     /// Decodes JSON text as `kind`; when it does not decode, says where and why without any of
@@ -353,14 +371,8 @@ impl Object {
     /// but with `metadata.managedFields` left unread (`None`; see [`super::unread`]). Only for
     /// judging and patching: an object decoded so is not the whole object.
     pub fn decode_json_unread(kind: Kind, json: &str) -> Result<Object, DecodeError> {
-        let decode = || {
-            let mut de = serde_json::Deserializer::from_str(json);
-            let object =
-                Object::deserialize_kind(kind, super::unread::Unread::managed_fields(&mut de))?;
-            de.end()?;
-            Ok::<_, serde_json::Error>(object)
-        };
-        decode().map_err(|_| super::decode::explain_json_unread(kind, json))
+        Object::from_json_str_unread(kind, json)
+            .map_err(|_| super::decode::explain_json_unread(kind, json))
     }
 
     /// Decodes a parsed JSON value as `kind`, or says where and why not, as
