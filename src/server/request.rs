@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::engine::admission::Target;
 use crate::engine::unread::Unread;
 use crate::engine::{Kind, Object};
 
@@ -169,7 +170,10 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     if object.is_some() || decoded.is_some() {
                         return Err(de::Error::duplicate_field("object"));
                     }
-                    match judged_kind(kind.as_ref(), operation.as_ref()) {
+                    let sub = sub_resource
+                        .as_ref()
+                        .and_then(|s: &Option<String>| s.as_deref());
+                    match judged_kind(kind.as_ref(), operation.as_ref(), sub) {
                         Some(as_kind) => decoded = Some(map.next_value_seed(ObjectSeed(as_kind))?),
                         None => object = Some(map.next_value::<Option<&'de RawValue>>()?),
                     }
@@ -202,15 +206,21 @@ impl<'de> Visitor<'de> for RequestVisitor {
 }
 
 /// The kind to decode the object as while reading it: known, one bulwark judges, on an
-/// operation that has an object to judge.
-fn judged_kind(kind: Option<&GroupVersionKind>, operation: Option<&Operation>) -> Option<Kind> {
+/// operation and a subresource it judges (as `review::judge` decides them: an object it would
+/// not judge is not decoded). A subresource that comes after the object is not seen here; the
+/// object is then decoded, and judge still leaves it alone.
+fn judged_kind(
+    kind: Option<&GroupVersionKind>,
+    operation: Option<&Operation>,
+    sub_resource: Option<&str>,
+) -> Option<Kind> {
     let gvk = kind?;
     match operation? {
-        Operation::Create | Operation::Update => {
-            Kind::from_gvk(&gvk.group, &gvk.version, &gvk.kind)
-        }
-        Operation::Delete | Operation::Connect => None,
+        Operation::Create | Operation::Update => {}
+        Operation::Delete | Operation::Connect => return None,
     }
+    let kind = Kind::from_gvk(&gvk.group, &gvk.version, &gvk.kind)?;
+    Target::of(kind, sub_resource).map(|_| kind)
 }
 
 /// Decodes the object as `kind` with its `managedFields` unread; a null object is `None`.
@@ -320,6 +330,16 @@ mod tests {
         let deleted =
             format!(r#"{HEAD}{{"uid":"u",{KIND},"operation":"DELETE","object":{POD}}}}}"#);
         assert!(in_one_pass(&deleted).expect("reads").decoded.is_none());
+
+        // A subresource the webhook does not judge: not decoded; one it judges: decoded.
+        for (sub, decoded) in [("status", false), ("ephemeralcontainers", true)] {
+            let body = format!(
+                r#"{HEAD}{{"uid":"u",{KIND},"subResource":"{sub}","operation":"UPDATE","object":{POD}}}}}"#
+            );
+            let request = in_one_pass(&body).expect("reads");
+            assert_eq!(request.decoded.is_some(), decoded, "{sub}");
+            assert_eq!(request.object.is_some(), !decoded, "{sub}");
+        }
     }
 
     #[test]

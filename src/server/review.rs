@@ -161,7 +161,7 @@ pub fn answer(
     endpoint: Endpoint,
     now: i64,
 ) -> Result<Outcome, ProtocolError> {
-    let (api_version, mut request) = match serde_json::from_slice::<Envelope<InOnePass>>(body) {
+    let (api_version, request) = match serde_json::from_slice::<Envelope<InOnePass>>(body) {
         Ok(envelope) => {
             let (api_version, InOnePass(request)) =
                 envelope_parts(envelope.api_version, envelope.kind, envelope.request)?;
@@ -197,8 +197,7 @@ pub fn answer(
         decision: "skipped",
         ..Summary::default()
     };
-    let decoded = request.decoded.take();
-    let response = judge(policy, &request, decoded, endpoint, now, &mut summary);
+    let response = judge(policy, request, endpoint, now, &mut summary);
     let review = ReviewOut {
         api_version,
         kind: "AdmissionReview",
@@ -252,12 +251,11 @@ fn read_request_apart(body: &[u8]) -> Result<(String, Request<'_>), ProtocolErro
     Ok((api_version, request))
 }
 
-/// Judges the request's object: `decoded` when it was decoded as the request was read, else
-/// `request.object`, decoded here.
+/// Judges the request's object: `request.decoded` when it was decoded as the request was read,
+/// else `request.object`, decoded here.
 fn judge(
     policy: &Policy,
-    request: &Request,
-    decoded: Option<Object>,
+    request: Request,
     endpoint: Endpoint,
     now: i64,
     summary: &mut Summary,
@@ -278,7 +276,10 @@ fn judge(
     let Some(target) = Target::of(kind, request.sub_resource.as_deref()) else {
         return ResponseOut::allow(uid);
     };
-    let decoded = match (decoded, request.object.filter(|r| r.get() != "null")) {
+    let decoded = match (
+        request.decoded,
+        request.object.filter(|r| r.get() != "null"),
+    ) {
         (Some(object), _) => Ok(object),
         (None, Some(raw)) => decode_object(kind, raw),
         (None, None) => return ResponseOut::allow(uid),
