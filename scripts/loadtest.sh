@@ -94,10 +94,12 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
+# One line of the table: what, floor, bulwark, ratio, goal.
+row() { printf '%-34s %12s %12s %8s %8s\n' "$@"; }
 
 echo
 echo "bulwark beside the floor: $rounds rounds of ${seconds}s per server, $connections HTTP/1.1 keep-alive connections, both pinned to CPU 0, oha on CPU 1"
-printf '%-34s %12s %12s %8s %8s\n' "" floor bulwark ratio goal
+row "" floor bulwark ratio goal
 for endpoint in validate mutate; do
   f=floor.$endpoint b=bulwark.$endpoint
   cpu_f=$(awk -v c="${cpu[$f]}" -v n="${answered[$f]}" 'BEGIN {printf "%.1f", c / n / 1000}')
@@ -108,14 +110,14 @@ for endpoint in validate mutate; do
   rps_b=$(awk -v n="${answered[$b]}" -v r="$rounds" -v s="$seconds" 'BEGIN {printf "%d", n / r / s}')
   p50_f=$(median <<<"${p50[$f]}") p50_b=$(median <<<"${p50[$b]}")
   p99_f=$(median <<<"${p99[$f]}") p99_b=$(median <<<"${p99[$b]}")
-  printf '%-34s %12s %12s %8s %8s\n' "/$endpoint CPU per review" "$cpu_f us" "$cpu_b us" "$(ratio "$cpu_b" "$cpu_f")" "<=$goal_cpu"
-  printf '%-34s %12s %12s %8s %8s\n' "/$endpoint reviews/s (one core)" "$rps_f" "$rps_b" "" "$goal_rps"
-  printf '%-34s %12s %12s %8s %8s\n' "/$endpoint p50, $connections connections" "$(ms "$p50_f")" "$(ms "$p50_b")" "$(ratio "$p50_b" "$p50_f")" ""
-  printf '%-34s %12s %12s %8s %8s\n' "/$endpoint p99, $connections connections" "$(ms "$p99_f")" "$(ms "$p99_b")" "$(ratio "$p99_b" "$p99_f")" "<=1.5x"
-  printf '%-34s %12s %12s %8s %8s\n' "/$endpoint p50, single-shot TLS" "$(ms "${shot50[$f]}")" "$(ms "${shot50[$b]}")" "$(ratio "${shot50[$b]}" "${shot50[$f]}")" ""
-  printf '%-34s %12s %12s %8s %8s\n' "/$endpoint p99, single-shot TLS" "$(ms "${shot99[$f]}")" "$(ms "${shot99[$b]}")" "$(ratio "${shot99[$b]}" "${shot99[$f]}")" ""
+  row "/$endpoint CPU per review" "$cpu_f us" "$cpu_b us" "$(ratio "$cpu_b" "$cpu_f")" "<=$goal_cpu"
+  row "/$endpoint reviews/s (one core)" "$rps_f" "$rps_b" "" "$goal_rps"
+  row "/$endpoint p50, $connections connections" "$(ms "$p50_f")" "$(ms "$p50_b")" "$(ratio "$p50_b" "$p50_f")" ""
+  row "/$endpoint p99, $connections connections" "$(ms "$p99_f")" "$(ms "$p99_b")" "$(ratio "$p99_b" "$p99_f")" "<=1.5x"
+  row "/$endpoint p50, single-shot TLS" "$(ms "${shot50[$f]}")" "$(ms "${shot50[$b]}")" "$(ratio "${shot50[$b]}" "${shot50[$f]}")" ""
+  row "/$endpoint p99, single-shot TLS" "$(ms "${shot99[$f]}")" "$(ms "${shot99[$b]}")" "$(ratio "${shot99[$b]}" "${shot99[$f]}")" ""
   echo "  /$endpoint reviews/s per round: floor ${rounds_rps[$f]}; bulwark ${rounds_rps[$b]}"
 done
-printf '%-34s %12s %12s %8s %8s\n' "RSS idle" "$(( idle_floor / 1024 )) MiB" "$(awk -v k="$idle_bulwark" 'BEGIN {printf "%.1f MiB", k / 1024}')" "" "<=20 MiB"
-printf '%-34s %12s %12s %8s %8s\n' "RSS peak under load" "$(( $(rss_kib "$floor" VmHWM) / 1024 )) MiB" "$(awk -v k="$(rss_kib "$bulwark" VmHWM)" 'BEGIN {printf "%.1f MiB", k / 1024}')" "" "<=64 MiB"
+row "RSS idle" "$(( idle_floor / 1024 )) MiB" "$(awk -v k="$idle_bulwark" 'BEGIN {printf "%.1f MiB", k / 1024}')" "" "<=20 MiB"
+row "RSS peak under load" "$(( $(rss_kib "$floor" VmHWM) / 1024 )) MiB" "$(awk -v k="$(rss_kib "$bulwark" VmHWM)" 'BEGIN {printf "%.1f MiB", k / 1024}')" "" "<=64 MiB"
 grep -c '"review"' "$work/bulwark.log" | xargs -I{} echo "bulwark logged {} reviews"

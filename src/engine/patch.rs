@@ -7,8 +7,9 @@
 //! lifecycle or image pull policy, the pod's security context, the labels), each at its place
 //! in the object; a part that changed elsewhere is diffed whole. The cost follows the change,
 //! not the object: a Deployment with managedFields, a status and twenty containers of which
-//! one got resource requests costs the diff of two small maps. `tests/suite/patch_regions.rs` checks on the
-//! corpus and on generated objects that the patch has the effect of the whole-object diff.
+//! one got resource requests costs the diff of two small maps. `tests/suite/patch_regions.rs`
+//! checks on the corpus and on generated objects that the patch has the effect of the
+//! whole-object diff.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
